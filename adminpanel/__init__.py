@@ -1,0 +1,1 @@
+"""The staff panel and the public privacy FAQ."""

@@ -1,0 +1,2 @@
+app_name = "adminpanel"
+urlpatterns: list = []

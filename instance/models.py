@@ -1,0 +1,154 @@
+"""The instance's catalogue: videos, their files and torrents, and the instance-wide settings."""
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from . import torrents
+
+# The tracker never lists more peers than this in one reply, whatever an admin sets: classic
+# trackers cap at 50 by default (interop-notes) and the privacy FAQ promises small samples.
+HARD_MAX_PEERS_PER_REPLY = 50
+
+
+def default_max_peers_per_reply() -> int:
+    return min(settings.TRACKER_MAX_PEERS_PER_REPLY, HARD_MAX_PEERS_PER_REPLY)
+
+
+def default_announce_interval() -> int:
+    return settings.TRACKER_ANNOUNCE_INTERVAL
+
+
+class InstanceSettings(models.Model):
+    """The single settings row of the instance (primary key 1)."""
+
+    p2p_enabled = models.BooleanField(
+        "P2P enabled", default=True, help_text="Share video bandwidth between viewers."
+    )
+    max_peers_per_reply = models.PositiveSmallIntegerField(
+        default=default_max_peers_per_reply,
+        validators=[MinValueValidator(1), MaxValueValidator(HARD_MAX_PEERS_PER_REPLY)],
+        help_text="Peers listed per HTTP tracker reply and offers relayed per announce.",
+    )
+    announce_interval = models.PositiveIntegerField(
+        default=default_announce_interval,
+        validators=[MinValueValidator(30), MaxValueValidator(3600)],
+        help_text="Seconds between a client's announces.",
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "instance settings"
+        verbose_name_plural = "instance settings"
+
+    def __str__(self):
+        return "Instance settings"
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "InstanceSettings":
+        row, _ = cls.objects.get_or_create(pk=1)
+        return row
+
+
+class P2PSetting(models.TextChoices):
+    INHERIT = "inherit", "Inherit from the instance"
+    ON = "on", "On"
+    OFF = "off", "Off"
+
+
+class VideoQuerySet(models.QuerySet):
+    def p2p_enabled(self, instance_p2p: bool) -> "VideoQuerySet":
+        """Videos whose effective P2P setting is on, given the instance-wide switch."""
+        if instance_p2p:
+            return self.exclude(p2p=P2PSetting.OFF)
+        return self.filter(p2p=P2PSetting.ON)
+
+
+class Video(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    duration = models.PositiveIntegerField(help_text="Seconds, rounded up as PeerTube does.")
+    views = models.PositiveIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    p2p = models.CharField(
+        "P2P", max_length=8, choices=P2PSetting.choices, default=P2PSetting.INHERIT
+    )
+
+    objects = VideoQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self):
+        return self.name
+
+    def p2p_effective(self, instance_p2p: bool | None = None) -> bool:
+        """The P2P state that applies: the video's own choice, else the instance's switch."""
+        if self.p2p == P2PSetting.ON:
+            return True
+        if self.p2p == P2PSetting.OFF:
+            return False
+        if instance_p2p is None:
+            instance_p2p = InstanceSettings.load().p2p_enabled
+        return instance_p2p
+
+
+class VideoFile(models.Model):
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="files")
+    resolution = models.PositiveIntegerField(help_text="Height in pixels.")
+    width = models.PositiveIntegerField()
+    size = models.PositiveBigIntegerField(help_text="Bytes.")
+    file = models.FileField(upload_to="web-videos/", max_length=200)
+    torrent = models.FileField(upload_to="torrents/", max_length=200)
+    info_hash = models.CharField("infohash (v1, hex)", max_length=40, unique=True)
+    piece_length = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-resolution"]
+        constraints = [
+            models.UniqueConstraint(fields=["video", "resolution"], name="one_file_per_resolution")
+        ]
+
+    def __str__(self):
+        return f"{self.video.name} ({self.resolution}p)"
+
+    @property
+    def filename(self) -> str:
+        return Path(self.file.name).name
+
+    @property
+    def torrent_filename(self) -> str:
+        return Path(self.torrent.name).name
+
+    @property
+    def file_url(self) -> str:
+        return f"{settings.PUBLIC_URL}/static/web-videos/{self.filename}"
+
+    @property
+    def torrent_url(self) -> str:
+        return f"{settings.PUBLIC_URL}/lazy-static/torrents/{self.torrent_filename}"
+
+    @property
+    def info_hash_bytes(self) -> bytes:
+        return bytes.fromhex(self.info_hash)
+
+    @property
+    def webseeds(self) -> list[str]:
+        return [self.file_url]
+
+    @property
+    def magnet_uri(self) -> str:
+        return torrents.magnet_uri(
+            info_hash=self.info_hash,
+            name=self.video.name,
+            torrent_url=self.torrent_url,
+            webseeds=self.webseeds,
+        )

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("api/v1/videos", views.api_video_list, name="api-video-list"),
+    path("api/v1/videos/<uuid:uuid>", views.api_video_detail, name="api-video-detail"),
+    re_path(
+        r"^static/web-videos/(?P<filename>[A-Za-z0-9._-]+)$", views.web_video, name="web-video"
+    ),
+    re_path(
+        r"^lazy-static/torrents/(?P<filename>[A-Za-z0-9._-]+\.torrent)$",
+        views.torrent_file,
+        name="torrent-file",
+    ),
+    re_path(r"^assets/(?P<path>.+)$", views.asset, name="asset"),
+    path("tracker/", include("tracker.urls")),
+    path("admin-panel/", include("adminpanel.urls")),
+    path("admin/", admin.site.urls),
+]

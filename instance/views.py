@@ -1,0 +1,101 @@
+"""The instance's public HTTP surface: the read-only API, webseed files and torrent files."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods, require_safe
+
+from .api import video_json
+from .file_serving import file_response
+from .models import InstanceSettings, Video, VideoFile
+from .torrents import render_torrent
+
+API_DEFAULT_COUNT = 15
+API_MAX_COUNT = 100
+
+
+def problem(status: int, detail: str) -> JsonResponse:
+    """An error in PeerTube's shape (RFC 7807 problem details)."""
+    titles = {400: "Bad Request", 404: "Not Found"}
+    return JsonResponse(
+        {"status": status, "title": titles.get(status, ""), "detail": detail}, status=status
+    )
+
+
+@require_safe
+def home(request):
+    videos = Video.objects.prefetch_related("files")[:50]
+    return render(request, "instance/home.html", {"videos": videos})
+
+
+def _bounded_int(raw: str | None, default: int, low: int, high: int) -> int | None:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
+
+
+@require_safe
+def api_video_list(request):
+    start = _bounded_int(request.GET.get("start"), 0, 0, 10**9)
+    count = _bounded_int(request.GET.get("count"), API_DEFAULT_COUNT, 0, API_MAX_COUNT)
+    if start is None or count is None:
+        return problem(400, f"start must be >= 0 and count between 0 and {API_MAX_COUNT}")
+    instance_p2p = InstanceSettings.load().p2p_enabled
+    videos = Video.objects.prefetch_related("files")
+    page = videos[start : start + count]
+    return JsonResponse(
+        {"total": videos.count(), "data": [video_json(v, instance_p2p) for v in page]}
+    )
+
+
+@require_safe
+def api_video_detail(request, uuid):
+    video = Video.objects.prefetch_related("files").filter(uuid=uuid).first()
+    if video is None:
+        return problem(404, "Video not found")
+    return JsonResponse(video_json(video, InstanceSettings.load().p2p_enabled))
+
+
+@require_http_methods(["GET", "HEAD", "OPTIONS"])
+def web_video(request, filename: str):
+    video_file = VideoFile.objects.filter(file=f"web-videos/{filename}").first()
+    if video_file is None:
+        raise Http404("No such video file")
+    return file_response(request, Path(video_file.file.path), cors=True)
+
+
+@require_http_methods(["GET", "HEAD", "OPTIONS"])
+def torrent_file(request, filename: str):
+    video_file = VideoFile.objects.filter(torrent=f"torrents/{filename}").first()
+    if video_file is None:
+        raise Http404("No such torrent")
+    response = HttpResponse(
+        b""
+        if request.method == "OPTIONS"
+        else render_torrent(
+            Path(video_file.torrent.path).read_bytes(), webseeds=video_file.webseeds
+        ),
+        content_type="application/x-bittorrent",
+        status=204 if request.method == "OPTIONS" else 200,
+    )
+    # Players on other origins (embeds) fetch the torrent too.
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def asset(request, path: str):
+    """Static assets (collected, or found in the apps and STATICFILES_DIRS when not collected)."""
+    collected = Path(settings.STATIC_ROOT) / path
+    found = collected if collected.is_file() else finders.find(path)
+    if not found or ".." in Path(path).parts:
+        raise Http404("No such asset")
+    response = file_response(request, Path(found))
+    response["Cache-Control"] = "public, max-age=3600"
+    return response

@@ -1,0 +1,39 @@
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.live import LiveInstance
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(request, tmp_path):
+    """Database tests write media files to a temporary folder, never to var/."""
+    if "settings" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        settings = request.getfixturevalue("settings")
+        settings.MEDIA_ROOT = tmp_path / "media"
+        settings.PUBLIC_URL = "http://testserver"
+
+
+@pytest.fixture(scope="session")
+def demo_video_path(tmp_path_factory) -> Path:
+    from instance.demo_media import generate_demo_video
+
+    return generate_demo_video(tmp_path_factory.mktemp("demo") / "clip.mp4", seconds=3, seed=7)
+
+
+@pytest.fixture(scope="session")
+def live_instance(tmp_path_factory):
+    """The real server (`manage.py serve`, as `make run` starts it) with the demo videos."""
+    instance = LiveInstance(tmp_path_factory.mktemp("live"))
+    instance.manage("migrate", "--noinput")
+    instance.manage("create_demo_content")
+    instance.start("--no-worker")
+    yield instance
+    instance.stop()
+
+
+def get_json(url: str):
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)

@@ -1,0 +1,95 @@
+"""A live instance for end-to-end tests: the real server process, on a free port, own data."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveInstance:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_tracker(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/tracker/socket"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            PEERVEIL_DATA_DIR=str(self.data_dir),
+            PEERVEIL_PORT=str(self.port),
+            PEERVEIL_HOST="127.0.0.1",
+            PEERVEIL_PUBLIC_URL=self.url,
+            PEERVEIL_ADMIN_PASSWORD="live-admin-password",
+            DJANGO_SETTINGS_MODULE="instance.settings",
+        )
+        env.update(extra)
+        return env
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def start(self, *serve_args: str, timeout: float = 60) -> None:
+        self.log_path = self.data_dir / "serve.log"
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", *serve_args],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v1/videos", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the server did not come up:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()

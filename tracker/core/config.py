@@ -1,0 +1,69 @@
+"""Tunable limits of the tracker core.
+
+Every limit exists so that one misbehaving client cannot grow the tracker's memory or make it
+send unbounded traffic to other clients (the reference bittorrent-tracker has none of them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Ceiling on peers listed in one HTTP reply and on offers relayed for one announce. Classic
+# trackers cap around 50 by default (80-200 at most); numwant is only a wish (BEP 3).
+HARD_MAX_PEERS = 50
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    # Seconds between announces that clients are told to keep. 120 s is what the reference
+    # tracker sends; webtorrent re-announces (with fresh offers) at exactly this period.
+    announce_interval: int = 120
+    min_interval: int = 60
+    # Clamped to HARD_MAX_PEERS in __post_init__.
+    max_peers_per_reply: int = 20
+    max_offers_per_announce: int = 10
+    max_message_bytes: int = 65536
+    max_infohashes_per_connection: int = 50
+    # webtorrent gives up on an unanswered offer after 50 s (OFFER_TIMEOUT in
+    # bittorrent-tracker's websocket-tracker.js); an answer later than this is useless.
+    offer_ttl: float = 60.0
+    max_scrape_infohashes: int = 50
+
+    def __post_init__(self) -> None:
+        for name in (
+            "announce_interval",
+            "min_interval",
+            "max_peers_per_reply",
+            "max_offers_per_announce",
+            "max_message_bytes",
+            "max_infohashes_per_connection",
+            "offer_ttl",
+            "max_scrape_infohashes",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.max_peers_per_reply > HARD_MAX_PEERS:
+            # frozen dataclass: the only way to normalise a field after init.
+            object.__setattr__(self, "max_peers_per_reply", HARD_MAX_PEERS)
+
+    @property
+    def peer_ttl(self) -> float:
+        # Two missed announces before a silent peer is dropped: one lost announce is tolerated.
+        return 2 * self.announce_interval
+
+    @property
+    def idle_connection_timeout(self) -> float:
+        # A socket that sent nothing for two intervals (plus slack for a slow announce) is dead.
+        return 2 * self.announce_interval + 30
+
+    @property
+    def max_pending_offers_per_connection(self) -> int:
+        # Enough for every swarm the connection may join to receive a full announce's worth of
+        # offers; beyond it the oldest pending offer is forgotten (see pending_offers.py).
+        return max(1, self.max_offers_per_announce * self.max_infohashes_per_connection)
+
+    @property
+    def max_peer_ids_per_connection(self) -> int:
+        # A browser uses one peer_id for all its torrents; several are tolerated (Node clients
+        # sharing a socket) but not an unbounded number of bindings.
+        return max(1, self.max_infohashes_per_connection)

@@ -1,0 +1,299 @@
+"""The tracker state machine: WebSocket signalling (webtorrent) and classic HTTP announces.
+
+Sans-I/O: callers pass in parsed input, the clock and the random generator, and get back the
+messages to send. Nothing about a peer is logged here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from .config import TrackerConfig
+from .connections import ConnectionBook
+from .message_types import (
+    EVENT_COMPLETED,
+    EVENT_STOPPED,
+    HttpAnnounce,
+    HttpScrape,
+    ProtocolError,
+    WebAnnounce,
+    WebAnswer,
+    WebScrape,
+    wire_id,
+)
+from .pending_offers import PendingOffers
+from .replies import http_failure, http_peers, web_failure
+from .swarm import Peer, SwarmStore
+from .web_parser import parse_web_message
+
+PEER_ID_TAKEN = "peer_id is in use by another connection"
+
+Outgoing = list[tuple[object, dict]]
+
+
+class Tracker:
+    """`access(info_hash)` is None when the torrent may be tracked, else the failure reason.
+
+    Connections are opaque hashable ids chosen by the caller (one per WebSocket).
+    """
+
+    def __init__(
+        self,
+        config: TrackerConfig,
+        store: SwarmStore,
+        access: Callable[[bytes], str | None],
+    ) -> None:
+        self.store = store
+        self.access = access
+        self._connections = ConnectionBook(
+            config.max_infohashes_per_connection, config.max_peer_ids_per_connection
+        )
+        self._offers = PendingOffers(config.max_pending_offers_per_connection)
+        self.config = config
+
+    @property
+    def config(self) -> TrackerConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: TrackerConfig) -> None:
+        """Settings may change at run time; new limits apply from the next message on (state
+        already above a lowered limit is not cut, it only cannot grow)."""
+        self._config = config
+        self._connections.max_memberships = config.max_infohashes_per_connection
+        self._connections.max_peer_ids = config.max_peer_ids_per_connection
+        self._offers.limit = config.max_pending_offers_per_connection
+
+    # WebSocket
+
+    def handle_web(
+        self, connection: object, raw: str | bytes, now: float, rng: random.Random
+    ) -> Outgoing:
+        try:
+            message = parse_web_message(raw, self.config)
+        except ProtocolError as error:
+            return [(connection, web_failure(error.action, error.reason, error.info_hash))]
+        if isinstance(message, WebScrape):
+            return [(connection, self._web_scrape(message))]
+        refusal = self.access(message.info_hash)
+        if refusal is not None:
+            # P2P may have been switched off since this peer joined: forget it right away.
+            self._leave(connection, message.info_hash, message.peer_id)
+            return [(connection, web_failure("announce", refusal, message.info_hash))]
+        if isinstance(message, WebAnswer):
+            return self._web_answer(connection, message, now)
+        return self._web_announce(connection, message, now, rng)
+
+    def _web_announce(
+        self, connection: object, message: WebAnnounce, now: float, rng: random.Random
+    ) -> Outgoing:
+        info_hash, peer_id = message.info_hash, message.peer_id
+        owner = self._connections.owner(peer_id)
+        existing = self.store.get(info_hash, peer_id)
+        if (owner is not None and owner != connection) or (
+            existing is not None and existing.connection != connection
+        ):
+            return [(connection, web_failure("announce", PEER_ID_TAKEN, info_hash))]
+        if message.event == EVENT_STOPPED:
+            self._leave(connection, info_hash, peer_id)
+            return [(connection, self._announce_reply(info_hash))]
+        if existing is None:
+            # Any first message is a join: a webtorrent seeder sends "completed" ~100 ms
+            # before "started" (interop notes).
+            refusal = self._connections.join(connection, info_hash, peer_id)
+            if refusal is not None:
+                return [(connection, web_failure("announce", refusal, info_hash))]
+        left = message.left
+        if message.event == EVENT_COMPLETED:
+            # "completed" means the whole torrent is there, whatever `left` says.
+            left = 0
+            if existing is not None and not existing.seeder:
+                self.store.record_completed(info_hash)
+        self.store.put(info_hash, Peer(peer_id, connection, None, None, left, now))
+        outgoing = [(connection, self._announce_reply(info_hash))]
+        outgoing += self._relay_offers(connection, message, now, rng)
+        return outgoing
+
+    def _leave(self, connection: object, info_hash: bytes, peer_id: bytes) -> None:
+        if self._connections.leave(connection, info_hash, peer_id):
+            self.store.remove(info_hash, peer_id)
+
+    def _relay_offers(
+        self, connection: object, message: WebAnnounce, now: float, rng: random.Random
+    ) -> Outgoing:
+        # The reference forwards as many offers as it has peers for (numwant = offer count);
+        # the client's numwant and our cap can only lower that.
+        wanted = min(len(message.offers), message.numwant, self.config.max_peers_per_reply)
+        if wanted == 0:
+            return []
+        info_hash, peer_id = message.info_hash, message.peer_id
+        targets = [
+            peer
+            for peer in self.store.sample_web(info_hash, wanted, rng, exclude=peer_id)
+            # Never to a peer on the sender's own socket: it would be offered to itself.
+            if peer.connection != connection
+        ]
+        expires = now + self.config.offer_ttl
+        sender_wire, info_hash_wire = wire_id(peer_id), wire_id(info_hash)
+        outgoing: Outgoing = []
+        # One offer per target, each target a different peer (an RTCPeerConnection offer can
+        # be answered by one peer only). Fewer targets than offers: the rest are dropped.
+        for offer, target in zip(message.offers, targets, strict=False):
+            key = (info_hash, peer_id, offer.offer_id, target.peer_id)
+            self._offers.add(key, connection, target.connection, expires)
+            relayed = {
+                "action": "announce",
+                "offer": offer.offer,
+                "offer_id": wire_id(offer.offer_id),
+                "peer_id": sender_wire,
+                "info_hash": info_hash_wire,
+            }
+            outgoing.append((target.connection, relayed))
+        return outgoing
+
+    def _web_answer(self, connection: object, message: WebAnswer, now: float) -> Outgoing:
+        info_hash = message.info_hash
+        owner = self._connections.owner(message.peer_id)
+        if owner != connection:
+            # Only a peer that announced on this socket can have been sent an offer here.
+            reason = "unknown peer_id" if owner is None else PEER_ID_TAKEN
+            return [(connection, web_failure("announce", reason, info_hash))]
+        key = (info_hash, message.to_peer_id, message.offer_id, message.peer_id)
+        sender = self._offers.take(connection, key, now)
+        # The offering peer must still be on the socket the offer came from.
+        if sender is None or self._connections.owner(message.to_peer_id) != sender:
+            return [(connection, web_failure("announce", "no pending offer", info_hash))]
+        relayed = {
+            "action": "announce",
+            "answer": message.answer,
+            "offer_id": wire_id(message.offer_id),
+            "peer_id": wire_id(message.peer_id),
+            "info_hash": wire_id(info_hash),
+        }
+        # The answerer gets no reply on success, as with the reference tracker.
+        return [(sender, relayed)]
+
+    def _announce_reply(self, info_hash: bytes) -> dict:
+        complete, incomplete, _ = self.store.counts(info_hash)
+        return {
+            "action": "announce",
+            "interval": self.config.announce_interval,
+            "info_hash": wire_id(info_hash),
+            "complete": complete,
+            "incomplete": incomplete,
+        }
+
+    def _web_scrape(self, message: WebScrape) -> dict:
+        # A refused infohash is left out of the reply rather than failing the whole scrape
+        # (one bad entry must not hide the others); a scrape where nothing is allowed,
+        # including the usual single-infohash scrape, gets the first refusal as a failure.
+        files, refusal = self._scrape(message.info_hashes)
+        if not files:
+            return web_failure("scrape", refusal, message.info_hashes[0])
+        return {"action": "scrape", "files": {wire_id(h): c for h, c in files.items()}}
+
+    def _scrape(self, info_hashes: tuple[bytes, ...]) -> tuple[dict[bytes, dict], str]:
+        files: dict[bytes, dict] = {}
+        first_refusal = ""
+        for info_hash in info_hashes:
+            refusal = self.access(info_hash)
+            if refusal is not None:
+                first_refusal = first_refusal or refusal
+                continue
+            complete, incomplete, downloaded = self.store.counts(info_hash)
+            files[info_hash] = {
+                "complete": complete,
+                "incomplete": incomplete,
+                "downloaded": downloaded,
+            }
+        return files, first_refusal
+
+    def handle_disconnect(self, connection: object, now: float) -> None:
+        # A closed tab closes its socket (1001) without "stopped": drop its peers everywhere.
+        for info_hash, peer_id in self._connections.disconnect(connection):
+            self.store.remove(info_hash, peer_id)
+        self._offers.drop_connection(connection)
+
+    # HTTP
+
+    def handle_http_announce(self, message: HttpAnnounce, now: float, rng: random.Random) -> dict:
+        info_hash, peer_id = message.info_hash, message.peer_id
+        existing = self.store.get(info_hash, peer_id)
+        mine = existing is not None and not existing.is_web and existing.ip == message.ip
+        refusal = self.access(info_hash)
+        if refusal is not None:
+            if mine:
+                self.store.remove(info_hash, peer_id)
+            return http_failure(refusal)
+        # A peer_id is held by its web socket, or by the address that first announced it.
+        if self._connections.owner(peer_id) is not None or (existing is not None and not mine):
+            return http_failure("peer_id is in use")
+        if message.event == EVENT_STOPPED:
+            if mine:
+                self.store.remove(info_hash, peer_id)
+            return self._http_reply(info_hash, [], message)
+        if message.event == EVENT_COMPLETED and mine and not existing.seeder:
+            self.store.record_completed(info_hash)
+        peer = Peer(peer_id, None, message.ip, message.port, message.left, now)
+        self.store.put(info_hash, peer)
+        wanted = self.config.max_peers_per_reply
+        if message.numwant is not None:
+            wanted = min(wanted, message.numwant)
+        # Only HTTP peers are listed: a web peer has no address a classic client could use,
+        # and its IP is never stored.
+        peers = self.store.sample_http(info_hash, wanted, rng, exclude=peer_id)
+        return self._http_reply(info_hash, peers, message)
+
+    def _http_reply(self, info_hash: bytes, peers: list[Peer], message: HttpAnnounce) -> dict:
+        complete, incomplete, _ = self.store.counts(info_hash)
+        reply = {
+            "interval": self.config.announce_interval,
+            "min interval": self.config.min_interval,
+            "complete": complete,
+            "incomplete": incomplete,
+        }
+        reply.update(http_peers(peers, message.compact, message.no_peer_id))
+        return reply
+
+    def handle_http_scrape(self, message: HttpScrape, now: float) -> dict:
+        files, refusal = self._scrape(message.info_hashes)
+        if not files:
+            return http_failure(refusal)
+        return {"files": files}
+
+    # Housekeeping
+
+    def expire(self, now: float) -> None:
+        for info_hash, peer in self.store.expire(now, self.config.peer_ttl):
+            self._forget_membership(info_hash, peer)
+        self._offers.expire(now)
+
+    def drop_swarm(self, info_hash: bytes) -> int:
+        """Forget every peer of a torrent (P2P switched off); returns how many were dropped.
+
+        Its web peers learn it on their next announce, which `access` then refuses."""
+        dropped = self.store.drop_swarm(info_hash)
+        for peer in dropped:
+            self._forget_membership(info_hash, peer)
+        return len(dropped)
+
+    def _forget_membership(self, info_hash: bytes, peer: Peer) -> None:
+        if peer.is_web:
+            self._connections.leave(peer.connection, info_hash, peer.peer_id)
+
+    def stats(self) -> dict[str, int]:
+        """Counts only, for the admin overview."""
+        web = http = 0
+        info_hashes = self.store.info_hashes()
+        for info_hash in info_hashes:
+            counts = self.store.count_by_kind(info_hash)
+            web += counts.web_seeders + counts.web_leechers
+            http += counts.http_seeders + counts.http_leechers
+        return {
+            "swarms": len(info_hashes),
+            "web_peers": web,
+            "http_peers": http,
+            "connections": len(self._connections),
+            "pending_offers": len(self._offers),
+        }
