@@ -42,6 +42,7 @@ class LiveInstance:
             PEERVEIL_HOST="127.0.0.1",
             PEERVEIL_PUBLIC_URL=self.url,
             PEERVEIL_ADMIN_PASSWORD="live-admin-password",
+            PEERVEIL_TRACKER_TEST_PAGE="1",
             DJANGO_SETTINGS_MODULE="instance.settings",
         )
         env.update(extra)

@@ -19,6 +19,10 @@ SWEEP_SECONDS = 15.0
 
 class TrackerService:
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every swarm and socket (a fresh start, as after a restart)."""
         self.policy = TrackerPolicy()
         self.rng = random.Random()
         self.lock = threading.Lock()
