@@ -53,8 +53,10 @@ class InstanceSettings(models.Model):
 
     @classmethod
     def load(cls) -> "InstanceSettings":
-        row, _ = cls.objects.get_or_create(pk=1)
-        return row
+        """The settings row, or the defaults (unsaved) before an admin first saves them.
+
+        Reading never writes: the tracker reloads this while other code may be saving it."""
+        return cls.objects.filter(pk=1).first() or cls(pk=1)
 
 
 class P2PSetting(models.TextChoices):

@@ -202,6 +202,7 @@ async def test_switching_p2p_off_refuses_the_next_message_of_a_peer_already_in_t
         video.save()
 
     await sync_to_async(switch_off)()
+    assert service.tracker.stats()["web_peers"] == 0  # the swarm is emptied at once
     await send(peer, announce(info_hash, peer_id(1), event=None, left=0))
     reply = await receive(peer)
     assert reply["failure reason"] == "P2P is disabled for this video"

@@ -52,6 +52,9 @@ class TrackerPolicy:
                 max_message_bytes=settings.TRACKER_MAX_MESSAGE_BYTES,
             )
 
+    def allowed(self) -> set[bytes]:
+        return {info_hash for info_hash, allowed in self._allowed.items() if allowed}
+
     def access(self, info_hash: bytes) -> str | None:
         """None if the tracker serves this infohash, else the failure reason to send."""
         allowed = self._allowed.get(info_hash)

@@ -31,11 +31,19 @@ class TrackerService:
         self._sweeper: asyncio.Task | None = None
 
     def apply_policy(self) -> None:
-        """Reload the policy if a video or the settings changed; the core gets the new limits."""
+        """Reload the policy if a video or the settings changed; the core gets the new limits.
+
+        Swarms whose P2P was just switched off are emptied at once: no offer or answer of
+        theirs is relayed any more, and their peers get the failure reason on their next
+        message.
+        """
         if self.policy.stale:
+            before = self.policy.allowed()
             self.policy.refresh()
             with self.lock:
                 self.tracker.config = self.policy.config
+                for info_hash in before - self.policy.allowed():
+                    self.tracker.drop_swarm(info_hash)
 
     def now(self) -> float:
         return time.monotonic()

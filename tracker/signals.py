@@ -1,5 +1,6 @@
-"""Changes to videos, files or instance settings mark the tracker's cached policy stale."""
+"""Changes to videos, files or instance settings reach the running tracker at once."""
 
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -10,5 +11,7 @@ from tracker.service import service
 @receiver([post_save, post_delete], sender=Video)
 @receiver([post_save, post_delete], sender=VideoFile)
 @receiver([post_save, post_delete], sender=InstanceSettings)
-def mark_tracker_policy_stale(sender, **kwargs):
+def apply_catalogue_change_to_tracker(sender, **kwargs):
     service.policy.mark_stale()
+    # After commit: a rolled-back change must not empty a swarm.
+    transaction.on_commit(service.apply_policy)
