@@ -28,6 +28,11 @@ class InstanceSettings(models.Model):
     p2p_enabled = models.BooleanField(
         "P2P enabled", default=True, help_text="Share video bandwidth between viewers."
     )
+    p2p_requires_consent = models.BooleanField(
+        "P2P waits for the viewer's consent",
+        default=True,
+        help_text="Play over HTTP until the viewer accepts the P2P privacy notice.",
+    )
     max_peers_per_reply = models.PositiveSmallIntegerField(
         default=default_max_peers_per_reply,
         validators=[MinValueValidator(1), MaxValueValidator(HARD_MAX_PEERS_PER_REPLY)],
