@@ -17,6 +17,7 @@ urlpatterns = [
     ),
     re_path(r"^assets/(?P<path>.+)$", views.asset, name="asset"),
     path("tracker/", include("tracker.urls")),
-    path("admin-panel/", include("adminpanel.urls")),
+    # The staff panel (/admin-panel/) and the public privacy FAQ (/about/privacy).
+    path("", include("adminpanel.urls")),
     path("admin/", admin.site.urls),
 ]

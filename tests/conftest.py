@@ -29,6 +29,7 @@ def live_instance(tmp_path_factory):
     instance = LiveInstance(tmp_path_factory.mktemp("live"))
     instance.manage("migrate", "--noinput")
     instance.manage("create_demo_content")
+    instance.manage("ensure_admin")  # user "admin", password "live-admin-password"
     instance.start("--no-worker")
     yield instance
     instance.stop()
