@@ -173,17 +173,35 @@ class PeerPage:
         """Await `window[function](...args)` in the page and return its JSON result."""
         return self.page.evaluate("([name, args]) => window[name](...args)", [function, list(args)])
 
-    def seed_random(self, name: str, size: int, announce: Sequence[str]) -> dict:
-        return self.call("seedRandom", name, size, list(announce))
+    def seed_random(self, name: str, size: int, announce: Sequence[str], **options: Any) -> dict:
+        """`options` go to webtorrent's seed() (e.g. pieceLength) and the page (timeoutMs)."""
+        return self.call("seedRandom", name, size, list(announce), options)
 
-    def seed_bytes(self, name: str, data: bytes, announce: Sequence[str]) -> dict:
-        return self.call("seedBytes", name, base64.b64encode(data).decode(), list(announce))
+    def seed_bytes(self, name: str, data: bytes, announce: Sequence[str], **options: Any) -> dict:
+        """`options` go to webtorrent's seed() (e.g. pieceLength) and the page (timeoutMs)."""
+        encoded = base64.b64encode(data).decode()
+        return self.call("seedBytes", name, encoded, list(announce), options)
 
     def download(self, torrent_id: str, announce: Sequence[str], **options: Any) -> dict:
         return self.call("download", torrent_id, list(announce), options)
 
     def tracker_warnings(self) -> list[dict]:
         return self.page.evaluate("window.trackerWarnings")
+
+    def wait_for_tracker_reply(self, info_hash: str, timeout_ms: float = 5_000) -> None:
+        """Until a tracker has answered an announce of `info_hash` (hex) from this page."""
+        self.page.wait_for_function(
+            "(h) => (window.trackerAnnounces[h] || 0) > 0", arg=info_hash, timeout=timeout_ms
+        )
+
+    def wait_for_warning(self, text: str, timeout_ms: float = 5_000) -> list[dict]:
+        """Until a warning or error whose message contains `text` arrives; returns them all."""
+        self.page.wait_for_function(
+            "(t) => window.trackerWarnings.some((w) => w.message.includes(t))",
+            arg=text,
+            timeout=timeout_ms,
+        )
+        return self.tracker_warnings()
 
     def status(self) -> list[dict]:
         return self.page.evaluate("window.torrentStatus()")

@@ -36,7 +36,10 @@ class TrackerPolicy:
         self._stale = True
 
     def refresh(self) -> None:
-        """Reload from the database (sync: call it through sync_to_async from async code)."""
+        """Reload from the database (sync: call it through sync_to_async from async code).
+
+        Read-only on purpose: a save here would fire the signal that calls refresh() again,
+        under this same lock."""
         with self._lock:
             self._stale = False
             self._loaded_at = time.monotonic()
