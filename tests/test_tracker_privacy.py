@@ -21,7 +21,7 @@ def test_peer_addresses_and_ids_are_written_nowhere(live_instance):
     info_hash = bytes.fromhex(
         get_json(f"{live_instance.url}/api/v1/videos")["data"][0]["files"][0]["infoHash"]
     )
-    with connect(live_instance.ws_tracker) as socket:
+    with connect(live_instance.ws_tracker, source_address=(SOURCE_ADDRESS, 0)) as socket:
         socket.send(
             orjson.dumps(
                 {

@@ -27,6 +27,9 @@ def server_command(host: str, port: int) -> list[str]:
         "--ws-max-size", str(4 * settings.TRACKER_MAX_MESSAGE_BYTES),
         "--loop", "uvloop", "--http", "httptools", "--lifespan", "off",
         "--no-access-log",
+        # uvicorn logs every WebSocket handshake at INFO with the client's address
+        # ('127.0.0.1:58378 - "WebSocket /tracker/socket" [accepted]'): keep it to warnings.
+        "--log-level", "warning",
         # X-Forwarded-For is honoured only from PEERVEIL_TRUSTED_PROXIES, by the app itself;
         # uvicorn would otherwise trust it from 127.0.0.1.
         "--no-proxy-headers",
