@@ -1,2 +1,30 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from . import views
+
 app_name = "adminpanel"
-urlpatterns: list = []
+urlpatterns = [
+    path("admin-panel/", views.overview, name="overview"),
+    path("admin-panel/p2p", views.instance_p2p, name="instance-p2p"),
+    path("admin-panel/limits", views.tracker_limits, name="tracker-limits"),
+    path("admin-panel/videos/", views.video_list, name="videos"),
+    path("admin-panel/videos/<uuid:uuid>/", views.video_detail, name="video"),
+    path("admin-panel/videos/<uuid:uuid>/p2p", views.video_p2p, name="video-p2p"),
+    path("admin-panel/audit/", views.audit_log, name="audit"),
+    path(
+        "admin-panel/login/",
+        auth_views.LoginView.as_view(
+            template_name="adminpanel/login.html",
+            next_page=reverse_lazy("adminpanel:overview"),
+            redirect_authenticated_user=True,
+        ),
+        name="login",
+    ),
+    path(
+        "admin-panel/logout/",
+        auth_views.LogoutView.as_view(next_page=reverse_lazy("home")),
+        name="logout",
+    ),
+    path("about/privacy", views.privacy_faq, name="privacy-faq"),
+]

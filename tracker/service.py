@@ -11,7 +11,7 @@ import threading
 import time
 
 from tracker.access import TrackerPolicy
-from tracker.core import InMemorySwarmStore, Tracker
+from tracker.core import InMemorySwarmStore, KindCounts, Tracker
 
 # How often silent peers, stale offers and idle sockets are swept.
 SWEEP_SECONDS = 15.0
@@ -71,10 +71,21 @@ class TrackerService:
             await asyncio.sleep(SWEEP_SECONDS)
             await self.sweep()
 
-    async def sweep(self) -> None:
-        now = self.now()
+    def expire(self) -> None:
+        """Forget silent peers and stale offers. Called from threads too: the sweeper task runs
+        only while sockets are open, and HTTP peers' addresses must not outlive their TTL."""
         with self.lock:
-            self.tracker.expire(now)
+            self.tracker.expire(self.now())
+
+    def swarm_counts(self) -> dict[bytes, KindCounts]:
+        """Peers per kind of every swarm that has any: counts only, for the admin overview."""
+        with self.lock:
+            store = self.tracker.store
+            return {info_hash: store.count_by_kind(info_hash) for info_hash in store.info_hashes()}
+
+    async def sweep(self) -> None:
+        self.expire()
+        now = self.now()
         idle_after = self.tracker.config.idle_connection_timeout
         for consumer in [s for s in self.sockets if now - s.last_message_at > idle_after]:
             await consumer.close_idle()

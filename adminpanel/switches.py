@@ -1,0 +1,85 @@
+"""Changing the P2P switches and the tracker limits, from the panel or the `p2p` command.
+
+Every change goes through the model's save(), never QuerySet.update(): the save signal
+(tracker/signals.py) is what makes the tracker in this process reload its policy and empty the
+swarms whose P2P was switched off. The audit entry is written in the same transaction, so a change
+is never applied without its record, nor recorded without being applied.
+"""
+
+from django.db import transaction
+
+from instance.models import InstanceSettings, P2PSetting, Video
+
+from .models import AuditEntry
+
+INSTANCE_SUBJECT = "instance"
+
+
+def shown(value: object) -> str:
+    """A setting's value as the panel and the audit log show it."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def video_subject(video: Video) -> str:
+    return f'video "{video.name[:120]}" ({video.uuid})'
+
+
+def update_instance_settings(changes: dict[str, object], actor: str) -> list[AuditEntry]:
+    """Store the values of `changes` (field name -> new value) that differ from the saved ones.
+
+    Returns the audit entries written, one per changed field (none if nothing changed). Raises
+    django.core.exceptions.ValidationError for a value outside a field's limits.
+    """
+    with transaction.atomic():
+        row = (
+            InstanceSettings.objects.select_for_update().filter(pk=1).first()
+            or InstanceSettings.load()
+        )
+        entries = []
+        for name, new in changes.items():
+            old = getattr(row, name)
+            if old == new:
+                continue
+            setattr(row, name, new)
+            entries.append(
+                AuditEntry(
+                    actor=actor,
+                    subject=INSTANCE_SUBJECT,
+                    setting=str(InstanceSettings._meta.get_field(name).verbose_name),
+                    old_value=shown(old),
+                    new_value=shown(new),
+                )
+            )
+        if entries:
+            row.full_clean()
+            row.save()
+            AuditEntry.objects.bulk_create(entries)
+    return entries
+
+
+def set_instance_p2p(enabled: bool, actor: str) -> list[AuditEntry]:
+    return update_instance_settings({"p2p_enabled": enabled}, actor)
+
+
+def set_video_p2p(video: Video, choice: str, actor: str) -> AuditEntry | None:
+    """Set a video's own P2P choice (inherit, on, off); None if it already was that.
+
+    `video` is updated too, so the caller can show the state in effect."""
+    if choice not in P2PSetting.values:
+        raise ValueError(f"P2P must be one of {', '.join(P2PSetting.values)}, not {choice!r}")
+    with transaction.atomic():
+        # The stored value, not the caller's copy, is the old value the audit log records.
+        old = Video.objects.select_for_update().values_list("p2p", flat=True).get(pk=video.pk)
+        video.p2p = choice
+        if old == choice:
+            return None
+        video.save(update_fields=["p2p"])
+        return AuditEntry.objects.create(
+            actor=actor,
+            subject=video_subject(video),
+            setting="P2P",
+            old_value=old,
+            new_value=choice,
+        )
