@@ -6,6 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.urls import reverse
 
 from . import torrents
 
@@ -77,6 +78,13 @@ class VideoQuerySet(models.QuerySet):
             return self.exclude(p2p=P2PSetting.OFF)
         return self.filter(p2p=P2PSetting.ON)
 
+    def search(self, text: str) -> "VideoQuerySet":
+        """Videos whose name or uuid contains `text` (all of them for an empty text)."""
+        text = text.strip()
+        if not text:
+            return self
+        return self.filter(models.Q(name__icontains=text) | models.Q(uuid__icontains=text))
+
 
 class Video(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -96,6 +104,16 @@ class Video(models.Model):
 
     def __str__(self):
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("watch", kwargs={"uuid": self.uuid})
+
+    @property
+    def duration_label(self) -> str:
+        """The duration as a player shows it: 0:08, 12:34, 1:02:03."""
+        hours, rest = divmod(self.duration, 3600)
+        minutes, seconds = divmod(rest, 60)
+        return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes}:{seconds:02}"
 
     def p2p_effective(self, instance_p2p: bool | None = None) -> bool:
         """The P2P state that applies: the video's own choice, else the instance's switch."""

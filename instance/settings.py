@@ -5,12 +5,14 @@ embedded default that runs the instance on one machine with nothing else install
 in-memory channel layer, a local-memory cache and Celery's filesystem broker.
 """
 
+import json
 import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -180,3 +182,22 @@ TRACKER_MAX_MESSAGE_BYTES = 64 * 1024
 TRACKER_TEST_PAGE = env_bool("TRACKER_TEST_PAGE", False)
 # Beat wakes at least this often, so it also stops within seconds on Ctrl-C.
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+
+
+def _ice_servers() -> list[dict]:
+    """RTCIceServer dicts (JSON) for the watch page's WebRTC connections."""
+    try:
+        servers = json.loads(env("ICE_SERVERS", "[]"))
+    except ValueError:
+        servers = None
+    if not isinstance(servers, list) or not all(
+        isinstance(server, dict) and "urls" in server for server in servers
+    ):
+        raise ImproperlyConfigured("PEERVEIL_ICE_SERVERS: a JSON list of {urls, ...} objects")
+    return servers
+
+
+# Empty by default: a STUN (or TURN) server sees the IP address of every viewer who watches
+# with P2P on, a third party the privacy notice would have to name. Without one, viewers behind
+# the same NAT or on public addresses still connect (host candidates); others use the webseed.
+ICE_SERVERS = _ice_servers()

@@ -5,6 +5,10 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("videos/watch/<uuid:uuid>", views.watch, name="watch"),
+    path("w/<uuid:uuid>", views.watch, name="watch-short"),
+    path("videos/embed/<uuid:uuid>", views.embed, name="embed"),
+    path("webtorrent-sw.js", views.webtorrent_service_worker, name="webtorrent-service-worker"),
     path("api/v1/videos", views.api_video_list, name="api-video-list"),
     path("api/v1/videos/<uuid:uuid>", views.api_video_detail, name="api-video-detail"),
     re_path(

@@ -1,16 +1,18 @@
-"""The instance's public HTTP surface: the read-only API, webseed files and torrent files."""
+"""The instance's public HTTP surface: pages, the read-only API, webseeds, torrents, assets."""
 
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.http import Http404, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from .api import video_json
 from .file_serving import file_response
 from .models import InstanceSettings, Video, VideoFile
+from .player import player_context
 from .torrents import render_torrent
 
 API_DEFAULT_COUNT = 15
@@ -27,8 +29,21 @@ def problem(status: int, detail: str) -> JsonResponse:
 
 @require_safe
 def home(request):
-    videos = Video.objects.prefetch_related("files")[:50]
+    videos = Video.objects.all()[:50]
     return render(request, "instance/home.html", {"videos": videos})
+
+
+@require_safe
+def watch(request, uuid):
+    video = get_object_or_404(Video.objects.prefetch_related("files"), uuid=uuid)
+    return render(request, "instance/watch.html", player_context(video, request, embedded=False))
+
+
+@require_safe
+@xframe_options_exempt  # other sites show the embed in an iframe
+def embed(request, uuid):
+    video = get_object_or_404(Video.objects.prefetch_related("files"), uuid=uuid)
+    return render(request, "instance/embed.html", player_context(video, request, embedded=True))
 
 
 def _bounded_int(raw: str | None, default: int, low: int, high: int) -> int | None:
@@ -98,4 +113,15 @@ def asset(request, path: str):
         raise Http404("No such asset")
     response = file_response(request, Path(found))
     response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@require_safe
+def webtorrent_service_worker(request):
+    """webtorrent's service worker, which file.streamTo(<video>) needs, from the site root.
+
+    Under /assets/ it could not take the scope "/" and control the watch pages (interop-notes).
+    """
+    response = render(request, "instance/webtorrent-sw.js", content_type="application/javascript")
+    response["Cache-Control"] = "no-cache"
     return response

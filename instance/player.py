@@ -1,0 +1,63 @@
+"""What the watch and embed pages tell the player script: which file, and whether P2P may run.
+
+The script (instance/static/instance/player.js) makes the last decisions in the browser, where
+the viewer's own choice lives (localStorage). The server decides what the viewer cannot change:
+P2P off for the instance or the video means the page never loads WebTorrent at all.
+"""
+
+from django.conf import settings
+from django.templatetags.static import static
+from django.urls import reverse
+
+from .models import InstanceSettings, Video, VideoFile
+from .torrents import tracker_urls
+
+# PeerTube's embed and watch pages take ?p2p=0 to turn P2P off for one view.
+P2P_OFF_VALUES = {"0", "false"}
+PRIVACY_FAQ_PATH = "/about/privacy"
+
+
+def playback_file(video: Video) -> VideoFile | None:
+    """The file the player streams: the highest resolution (files are ordered that way)."""
+    return next(iter(video.files.all()), None)
+
+
+def player_config(video: Video, video_file: VideoFile, *, p2p_param: str | None) -> dict:
+    """The JSON the player script reads from the page (json_script "player-config")."""
+    instance = InstanceSettings.load()
+    return {
+        "videoUuid": str(video.uuid),
+        "fileUrl": video_file.file_url,
+        "fileSize": video_file.size,
+        # Absolute: webtorrent's add() refuses a relative .torrent URL (interop-notes).
+        "torrentUrl": video_file.torrent_url,
+        "infoHash": video_file.info_hash,
+        # Instance and video switches: when false, no viewer choice can turn P2P on.
+        "p2pAllowed": video.p2p_effective(instance.p2p_enabled),
+        "p2pOffForThisView": (p2p_param or "").lower() in P2P_OFF_VALUES,
+        "p2pRequiresConsent": instance.p2p_requires_consent,
+        # Browsers only use WebSocket trackers; the .torrent lists the HTTP one for others.
+        "announce": [url for url in tracker_urls() if url.startswith(("ws:", "wss:"))],
+        "iceServers": settings.ICE_SERVERS,
+        "webtorrentUrl": static("vendor/webtorrent/webtorrent.min.js"),
+        "serviceWorkerUrl": reverse("webtorrent-service-worker"),
+    }
+
+
+def player_context(video: Video, request, *, embedded: bool) -> dict:
+    """Template context of a page with the player (watch or embed)."""
+    video_file = playback_file(video)
+    config = (
+        player_config(video, video_file, p2p_param=request.GET.get("p2p")) if video_file else None
+    )
+    return {
+        "video": video,
+        "video_file": video_file,
+        "player_config": config,
+        "embedded": embedded,
+        # An embed lives on another site: its links must leave the iframe for the instance.
+        "privacy_faq_url": f"{settings.PUBLIC_URL}{PRIVACY_FAQ_PATH}",
+        "watch_url": f"{settings.PUBLIC_URL}{video.get_absolute_url()}",
+        "embed_url": f"{settings.PUBLIC_URL}{reverse('embed', kwargs={'uuid': video.uuid})}",
+        "autoplay": not embedded or request.GET.get("autoplay") == "1",
+    }
