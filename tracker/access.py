@@ -7,11 +7,12 @@ loaded again only after a change to a video, a file or the settings marks the ca
 
 import threading
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 
 from instance.models import InstanceSettings, VideoFile
-from tracker.core import TrackerConfig
+from tracker.core import GuardConfig, TrackerConfig
 
 UNKNOWN_INFOHASH = "Unknown infoHash"
 P2P_DISABLED = "P2P is disabled for this video"
@@ -20,10 +21,47 @@ P2P_DISABLED = "P2P is disabled for this video"
 POLICY_MAX_AGE = 5.0
 
 
+@dataclass(frozen=True)
+class HttpLimits:
+    """The HTTP limits django-ratelimit enforces (tracker/http_limits.py), per window."""
+
+    per_address: int = 300
+    per_address_and_video: int = 100
+    window: int = 300
+
+
+def guard_config(row: InstanceSettings) -> GuardConfig:
+    return GuardConfig(
+        window=row.guard_window,
+        max_videos=row.max_videos_per_address,
+        video_burst=row.max_videos_at_once,
+        max_sockets=row.max_sockets_per_address,
+        socket_messages_per_minute=row.max_messages_per_socket,
+        source_messages_per_minute=row.max_messages_per_address,
+        breaches_before_block=row.breaches_before_block,
+        block_seconds=row.block_seconds,
+        alarm_videos=row.alarm_videos,
+        alarm_early_announces=row.alarm_early_announces,
+        alarm_unknown_videos=row.alarm_unknown_videos,
+        alarm_sockets=row.alarm_sockets,
+        announce_interval=row.announce_interval,
+    )
+
+
+def http_limits(row: InstanceSettings) -> HttpLimits:
+    return HttpLimits(
+        per_address=row.max_http_requests_per_address,
+        per_address_and_video=row.max_http_announces_per_video,
+        window=row.guard_window,
+    )
+
+
 class TrackerPolicy:
     def __init__(self) -> None:
         self._allowed: dict[bytes, bool] = {}
         self.config = TrackerConfig()
+        self.guard_config = GuardConfig()
+        self.http_limits = HttpLimits()
         self._stale = True
         self._loaded_at = 0.0
         self._lock = threading.Lock()
@@ -54,9 +92,15 @@ class TrackerPolicy:
                 max_peers_per_reply=row.max_peers_per_reply,
                 max_message_bytes=settings.TRACKER_MAX_MESSAGE_BYTES,
             )
+            self.guard_config = guard_config(row)
+            self.http_limits = http_limits(row)
 
     def allowed(self) -> set[bytes]:
         return {info_hash for info_hash, allowed in self._allowed.items() if allowed}
+
+    def known(self, info_hash: bytes) -> bool:
+        """Whether this instance publishes the infohash (P2P on or off)."""
+        return info_hash in self._allowed
 
     def access(self, info_hash: bytes) -> str | None:
         """None if the tracker serves this infohash, else the failure reason to send."""

@@ -8,15 +8,25 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from tracker.service import service
+from tracker.sources import guard_key, scope_address
 
 log = logging.getLogger(__name__)
 
 # Close code for a socket that stayed silent too long (RFC 6455 section 7.4.1: 1001 going away).
 CLOSE_IDLE = 1001
+# Close code for the sockets of a blocked source (RFC 6455 section 7.4.1: policy violation).
+CLOSE_BLOCKED = 1008
 
 
 class TrackerConsumer(AsyncWebsocketConsumer):
-    """One per socket. No channel layer and no per-message database work on this path."""
+    """One per socket. No channel layer and no per-message database work on this path.
+
+    The client's address is kept on the consumer, in memory, while the socket is open: the
+    guard counts by it and a block closes every socket of the address."""
+
+    meter = None
+    source_key = None
+    closing = False
 
     async def __call__(self, scope, receive, send):
         # Channels' default loop starts a task and an asyncio.wait per message and closes old
@@ -43,6 +53,11 @@ class TrackerConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         if service.policy.stale:
             await sync_to_async(service.apply_policy)()
+        self.source_key = guard_key(scope_address(self.scope))
+        if not service.admit(self):
+            # Closing before accepting refuses the upgrade: the server answers 403.
+            await self.close()
+            return
         service.connect(self)
         await self.accept()
 
@@ -64,7 +79,18 @@ class TrackerConsumer(AsyncWebsocketConsumer):
             log.debug("dropped a message to a closed socket")
 
     async def close_idle(self) -> None:
+        await self._close(CLOSE_IDLE)
+
+    async def close_blocked(self) -> None:
+        await self._close(CLOSE_BLOCKED)
+
+    async def _close(self, code: int) -> None:
+        if self.closing:
+            return
+        self.closing = True
         try:
-            await self.close(code=CLOSE_IDLE)
+            await self.close(code=code)
+        except Exception:  # noqa: BLE001 - already closed by the client
+            log.debug("a socket closed before the tracker closed it")
         finally:
             service.disconnect(self)

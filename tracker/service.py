@@ -1,8 +1,11 @@
-"""The process-wide tracker: one core, its policy, and the sockets it relays between.
+"""The process-wide tracker: one core behind its guard, its policy, the sockets it relays between.
 
 Offers and answers are relayed in process, straight to the target consumer: a channel layer
 carries under 2k messages a second with drops (interop-notes). The core is called under one lock
 because the sync HTTP views run in a worker thread while the consumers run on the event loop.
+
+Sources (client addresses) are held in memory only: on the consumer while its socket is open and
+in the guard until a window after their last request. Alarms leave through tracker.alarms.
 """
 
 import asyncio
@@ -10,8 +13,11 @@ import random
 import threading
 import time
 
+from django.utils import timezone
+
 from tracker.access import TrackerPolicy
-from tracker.core import InMemorySwarmStore, KindCounts, Tracker
+from tracker.core import Guard, GuardedTracker, InMemorySwarmStore, KindCounts, Tracker, Verdict
+from tracker.core.guard import REFUSED_RATE
 
 # How often silent peers, stale offers and idle sockets are swept.
 SWEEP_SECONDS = 15.0
@@ -22,12 +28,16 @@ class TrackerService:
         self.reset()
 
     def reset(self) -> None:
-        """Forget every swarm and socket (a fresh start, as after a restart)."""
+        """Forget every swarm, socket and source (a fresh start, as after a restart)."""
         self.policy = TrackerPolicy()
         self.rng = random.Random()
         self.lock = threading.Lock()
         self.tracker = Tracker(self.policy.config, InMemorySwarmStore(), self.policy.access)
+        self.guard = Guard(self.policy.guard_config)
+        self.gate = GuardedTracker(self.tracker, self.guard, self.policy.known)
         self.sockets: set = set()
+        self.by_source: dict[str, set] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task | None = None
 
     def apply_policy(self) -> None:
@@ -42,24 +52,98 @@ class TrackerService:
             self.policy.refresh()
             with self.lock:
                 self.tracker.config = self.policy.config
+                self.guard.config = self.policy.guard_config
                 for info_hash in before - self.policy.allowed():
                     self.tracker.drop_swarm(info_hash)
 
     def now(self) -> float:
         return time.monotonic()
 
+    # WebSocket
+
+    def admit(self, consumer) -> bool:
+        """Check a new socket's source before its upgrade is accepted; False: refuse it."""
+        with self.lock:
+            consumer.meter, verdict = self.gate.open_socket(consumer.source_key, self.now())
+        if verdict is not None:
+            self.report(verdict, consumer.source_key)
+        return consumer.meter is not None or consumer.source_key is None
+
+    def connect(self, consumer) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.sockets.add(consumer)
+        if consumer.source_key is not None:
+            self.by_source.setdefault(consumer.source_key, set()).add(consumer)
+        self._ensure_sweeper()
+
     def handle_web(self, consumer, raw: str | bytes) -> list:
         with self.lock:
-            return self.tracker.handle_web(consumer, raw, self.now(), self.rng)
+            outgoing, verdict = self.gate.handle_web(
+                consumer, consumer.meter, raw, self.now(), self.rng
+            )
+        if verdict is not None:
+            self.report(verdict, consumer.source_key)
+        return outgoing
 
     def disconnect(self, consumer) -> None:
         self.sockets.discard(consumer)
+        key = getattr(consumer, "source_key", None)
+        if key is not None and key in self.by_source:
+            self.by_source[key].discard(consumer)
+            if not self.by_source[key]:
+                del self.by_source[key]
         with self.lock:
-            self.tracker.handle_disconnect(consumer, self.now())
+            now = self.now()
+            self.gate.close_socket(getattr(consumer, "meter", None), now)
+            self.tracker.handle_disconnect(consumer, now)
 
-    def connect(self, consumer) -> None:
-        self.sockets.add(consumer)
-        self._ensure_sweeper()
+    # HTTP (called from the views' worker thread)
+
+    def admit_http(self, key: str | None):
+        """The guard's record of an HTTP request's source, and a refusal if it is blocked."""
+        with self.lock:
+            return self.gate.admit_http(key, self.now())
+
+    def breach(self, source) -> Verdict:
+        """A request refused by django-ratelimit counts towards a block like any other."""
+        with self.lock:
+            verdict = self.guard.breach(source, REFUSED_RATE, self.now())
+        self.report(verdict, source.key)
+        return verdict
+
+    def http_announce(self, source, message) -> tuple[dict, Verdict | None]:
+        with self.lock:
+            reply, verdict = self.gate.handle_http_announce(source, message, self.now(), self.rng)
+        if verdict is not None:
+            self.report(verdict, source.key)
+        return reply, verdict
+
+    def http_scrape(self, source, message) -> tuple[dict, Verdict | None]:
+        with self.lock:
+            reply, verdict = self.gate.handle_http_scrape(source, message, self.now())
+        if verdict is not None:
+            self.report(verdict, source.key)
+        return reply, verdict
+
+    # Alarms and blocks
+
+    def report(self, verdict: Verdict, key: str | None) -> None:
+        """Queue the verdict's alarms (O(1)); a blocked source's sockets are closed."""
+        if verdict.alarms:
+            from tracker.alarms import dispatcher
+
+            at = timezone.now()
+            for alarm in verdict.alarms:
+                dispatcher.submit(alarm, at)
+        if verdict.blocked_until is not None and key is not None and self._loop is not None:
+            # From the event loop or from an HTTP worker thread alike.
+            self._loop.call_soon_threadsafe(self._close_source, key)
+
+    def _close_source(self, key: str) -> None:
+        for consumer in list(self.by_source.get(key, ())):
+            asyncio.ensure_future(consumer.close_blocked())
+
+    # Housekeeping
 
     def _ensure_sweeper(self) -> None:
         loop = asyncio.get_running_loop()
@@ -72,10 +156,13 @@ class TrackerService:
             await self.sweep()
 
     def expire(self) -> None:
-        """Forget silent peers and stale offers. Called from threads too: the sweeper task runs
-        only while sockets are open, and HTTP peers' addresses must not outlive their TTL."""
+        """Forget silent peers, stale offers and idle sources. Called from threads too: the
+        sweeper task runs only while sockets are open, and HTTP peers' addresses (and sources)
+        must not outlive their TTL."""
         with self.lock:
-            self.tracker.expire(self.now())
+            now = self.now()
+            self.tracker.expire(now)
+            self.guard.expire(now)
 
     def swarm_counts(self) -> dict[bytes, KindCounts]:
         """Peers per kind of every swarm that has any: counts only, for the admin overview."""

@@ -7,8 +7,10 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from tracker import http_limits
 from tracker.core import ProtocolError, bencode, parse_http_announce, parse_http_scrape
 from tracker.service import service
+from tracker.sources import from_node, guard_key, hashed, request_address
 
 # Longest query string read: a scrape of the most infohashes allowed, percent-encoded.
 MAX_QUERY_BYTES = 8192
@@ -28,8 +30,8 @@ def raw_query(request) -> dict[bytes, list[bytes]]:
     return params
 
 
-def bencoded(reply: dict) -> HttpResponse:
-    return HttpResponse(bencode(reply), content_type="text/plain")
+def bencoded(reply: dict, status: int = 200) -> HttpResponse:
+    return HttpResponse(bencode(reply), content_type="text/plain", status=status)
 
 
 def failure(error: ProtocolError) -> HttpResponse:
@@ -37,29 +39,75 @@ def failure(error: ProtocolError) -> HttpResponse:
     return bencoded({"failure reason": error.reason})
 
 
+def refused(verdict) -> HttpResponse:
+    """A request the guard refused: 403 while the source is blocked, else 429 (too many)."""
+    status = 403 if verdict.blocked_until is not None else 429
+    return bencoded({"failure reason": verdict.refusal}, status)
+
+
+def answer(reply: dict, verdict) -> HttpResponse:
+    if verdict is not None and verdict.refusal is not None:
+        return refused(verdict)
+    return bencoded(reply)
+
+
+class Admission:
+    """Who sent an HTTP request and whether the guard lets it through."""
+
+    def __init__(self, request) -> None:
+        self.request = request
+        self.address = request_address(request)
+        key = None if from_node(request) else guard_key(self.address)
+        self.source, verdict = service.admit_http(key)
+        # Counters of the shared cache are keyed by the keyed hash, never by the address.
+        self.hash = hashed(self.source.key) if self.source is not None else ""
+        self.refusal = refused(verdict) if verdict is not None else None
+        limits = service.policy.http_limits
+        if (
+            self.refusal is None
+            and self.source is not None
+            and http_limits.address_exceeded(request, self.hash, limits)
+        ):
+            self.refusal = refused(service.breach(self.source))
+
+    def video_refusal(self, info_hash: bytes) -> HttpResponse | None:
+        limits = service.policy.http_limits
+        if self.source is not None and http_limits.video_exceeded(
+            self.request, self.hash, info_hash, limits
+        ):
+            return refused(service.breach(self.source))
+        return None
+
+
 @require_GET
 def announce(request):
     service.apply_policy()
+    admission = Admission(request)
+    if admission.refusal is not None:
+        return admission.refusal
     try:
         params = {key: values[0] for key, values in raw_query(request).items()}
-        message = parse_http_announce(params, request.META["REMOTE_ADDR"], service.policy.config)
+        address = admission.address or request.META["REMOTE_ADDR"]
+        message = parse_http_announce(params, address, service.policy.config)
     except ProtocolError as error:
         return failure(error)
-    with service.lock:
-        reply = service.tracker.handle_http_announce(message, service.now(), service.rng)
-    return bencoded(reply)
+    refusal = admission.video_refusal(message.info_hash)
+    if refusal is not None:
+        return refusal
+    return answer(*service.http_announce(admission.source, message))
 
 
 @require_GET
 def scrape(request):
     service.apply_policy()
+    admission = Admission(request)
+    if admission.refusal is not None:
+        return admission.refusal
     try:
         message = parse_http_scrape(raw_query(request), service.policy.config)
     except ProtocolError as error:
         return failure(error)
-    with service.lock:
-        reply = service.tracker.handle_http_scrape(message, service.now())
-    return bencoded(reply)
+    return answer(*service.http_scrape(admission.source, message))
 
 
 @require_GET

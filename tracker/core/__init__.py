@@ -6,6 +6,8 @@ protocol is testable with plain function calls.
 
 from .bencode import BencodeError, bdecode, bencode
 from .config import HARD_MAX_PEERS, TrackerConfig
+from .gate import GuardedTracker
+from .guard import Alarm, Guard, GuardConfig, SocketMeter, Verdict
 from .messages import (
     HttpAnnounce,
     HttpScrape,
@@ -24,16 +26,22 @@ from .tracker import Tracker
 
 __all__ = [
     "HARD_MAX_PEERS",
+    "Alarm",
     "BencodeError",
+    "Guard",
+    "GuardConfig",
+    "GuardedTracker",
     "HttpAnnounce",
     "HttpScrape",
     "InMemorySwarmStore",
     "KindCounts",
     "Peer",
     "ProtocolError",
+    "SocketMeter",
     "SwarmStore",
     "Tracker",
     "TrackerConfig",
+    "Verdict",
     "WebAnnounce",
     "WebAnswer",
     "WebOffer",

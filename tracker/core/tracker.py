@@ -30,6 +30,7 @@ from .web_parser import parse_web_message
 PEER_ID_TAKEN = "peer_id is in use by another connection"
 
 Outgoing = list[tuple[object, dict]]
+WebMessage = WebAnnounce | WebAnswer | WebScrape
 
 
 class Tracker:
@@ -74,6 +75,12 @@ class Tracker:
             message = parse_web_message(raw, self.config)
         except ProtocolError as error:
             return [(connection, web_failure(error.action, error.reason, error.info_hash))]
+        return self.handle_web_message(connection, message, now, rng)
+
+    def handle_web_message(
+        self, connection: object, message: WebMessage, now: float, rng: random.Random
+    ) -> Outgoing:
+        """A message parsed by the caller (the guard looks at it before the tracker does)."""
         if isinstance(message, WebScrape):
             return [(connection, self._web_scrape(message))]
         refusal = self.access(message.info_hash)

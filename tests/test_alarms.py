@@ -1,0 +1,205 @@
+"""Alarms: stored once per source and kind, e-mailed and posted, listed and acknowledged in the
+panel; their thresholds and the request limits are set in the panel within bounds."""
+
+import dataclasses
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from adminpanel.models import AuditEntry
+from instance.models import InstanceSettings
+from tracker import core
+from tracker.access import guard_config
+from tracker.alarms import dispatcher, record
+from tracker.models import Alarm
+from tracker.service import service
+from tracker.sources import hashed
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SPY = "127.61.23.45"
+
+
+@pytest.fixture(autouse=True)
+def quiet(settings):
+    settings.ADMINS = [("Admin", "admin@example.org")]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.ALARM_WEBHOOK_URL = ""
+    service.reset()
+    yield
+    service.reset()
+
+
+def ring(kind: str = "videos", source: str = SPY, count: int = 9, at=None):
+    return record(core.Alarm(kind, source, count, 300.0, 0.0), at or timezone.now())
+
+
+def test_an_alarm_is_stored_under_a_hash_and_a_network_and_rings_add_up():
+    first, created = ring(count=9)
+    assert created
+    again, created_again = ring(count=12)
+    assert (again.pk, created_again) == (first.pk, False)
+    alarm = Alarm.objects.get()
+    assert (alarm.source_hash, alarm.network, alarm.count, alarm.measure) == (
+        hashed(SPY),
+        "127.61.0.0/16",
+        2,
+        12,
+    )
+    assert alarm.description == "12 videos within 300 s"
+    ring(kind="sockets")
+    assert Alarm.objects.count() == 2  # one per source and kind
+
+
+def test_after_an_acknowledgement_the_next_ring_opens_a_new_alarm():
+    alarm, _ = ring()
+    assert alarm.acknowledge("admin") and not alarm.acknowledge("someone else")
+    _, created = ring()
+    assert created and Alarm.objects.unacknowledged().count() == 1
+    assert Alarm.objects.get(pk=alarm.pk).acknowledged_by == "admin"
+
+
+def test_a_source_is_a_new_hash_on_a_new_day():
+    today = timezone.now()
+    ring(at=today)
+    ring(at=today + timedelta(days=1))
+    assert Alarm.objects.values("source_hash").distinct().count() == 2
+
+
+def test_a_new_alarm_is_e_mailed_to_the_admins_once_and_names_no_address():
+    ring()
+    ring()
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["admin@example.org"]
+    assert "Many videos from one address" in message.subject
+    assert hashed(SPY) in message.body and "127.61.0.0/16" in message.body
+    assert SPY not in message.body and SPY not in message.subject
+
+
+def test_a_new_alarm_is_posted_to_the_webhook(settings):
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    settings.ALARM_WEBHOOK_URL = f"http://127.0.0.1:{server.server_port}/hook"
+    dispatcher.submit(core.Alarm("blocked", SPY, 5, 300.0, 0.0), timezone.now())
+    assert dispatcher.wait_idle()
+    thread.join(5)
+    server.server_close()
+    assert received == [
+        {
+            "kind": "blocked",
+            "title": "Blocked after repeated limit breaches",
+            "source": hashed(SPY),
+            "network": "127.61.0.0/16",
+            "detail": "5 refused requests within 300 s",
+            "first_seen": received[0]["first_seen"],
+            "panel": f"{settings.PUBLIC_URL}/admin-panel/alarms/",
+        }
+    ]
+
+
+def test_a_webhook_that_is_down_does_not_stop_the_alarms(settings):
+    settings.ALARM_WEBHOOK_URL = "http://127.0.0.1:9/nothing-listens-here"
+    dispatcher.submit(core.Alarm("videos", SPY, 9, 300.0, 0.0), timezone.now())
+    dispatcher.submit(core.Alarm("sockets", SPY, 9, 300.0, 0.0), timezone.now())
+    assert dispatcher.wait_idle()
+    assert Alarm.objects.count() == 2
+
+
+def test_the_panel_lists_open_alarms_newest_first_and_acknowledges_them(admin_client):
+    now = timezone.now()
+    ring(kind="videos", at=now - timedelta(minutes=5))
+    ring(kind="blocked", at=now)
+    page = admin_client.get("/admin-panel/alarms/").content.decode()
+    assert page.index("Blocked after repeated") < page.index("Many videos from one address")
+    assert hashed(SPY) in page and "127.61.0.0/16" in page and SPY not in page
+    assert 'Alarms <span class="badge off">2</span>' in page
+    blocked = Alarm.objects.get(kind="blocked")
+    response = admin_client.post(f"/admin-panel/alarms/{blocked.pk}/acknowledge")
+    assert response.status_code == 302
+    blocked.refresh_from_db()
+    assert blocked.acknowledged_by == "admin" and blocked.acknowledged_at is not None
+    page = admin_client.get("/admin-panel/alarms/").content.decode()
+    assert f'data-alarm="{blocked.pk}"' not in page and "1 open" in page
+    assert "Acknowledged: Blocked after repeated limit breaches" in page
+    everything = admin_client.get("/admin-panel/alarms/?show=all").content.decode()
+    assert "seen by admin" in everything
+
+
+def test_the_alarm_list_is_for_staff_only(client, django_user_model):
+    ring()
+    assert client.get("/admin-panel/alarms/").status_code == 302
+    django_user_model.objects.create_user("viewer", password="pw-viewer-123")
+    client.login(username="viewer", password="pw-viewer-123")
+    assert client.get("/admin-panel/alarms/").status_code == 403
+    alarm = Alarm.objects.get()
+    assert client.post(f"/admin-panel/alarms/{alarm.pk}/acknowledge").status_code == 403
+    assert not Alarm.objects.get().acknowledged
+
+
+# The limits in the panel
+
+
+def test_the_panel_shows_every_limit_with_its_default_and_bounds(admin_client):
+    page = admin_client.get("/admin-panel/").content.decode()
+    assert 'name="max_videos_per_address" value="8"' in page
+    assert "Default 8; from 1 to 1000." in page
+    assert 'name="block_seconds" value="3600"' in page
+
+
+def test_limits_set_in_the_panel_are_audited_and_reach_the_guard(admin_client):
+    response = admin_client.post(
+        "/admin-panel/limits", {"max_videos_per_address": "20", "alarm_videos": "15"}
+    )
+    assert response.status_code == 302
+    service.apply_policy()
+    assert (service.guard.config.max_videos, service.guard.config.alarm_videos) == (20, 15)
+    assert service.policy.config.max_peers_per_reply == 20  # left out, so left as it was
+    changes = {(e.setting, e.old_value, e.new_value) for e in AuditEntry.objects.all()}
+    assert changes == {
+        ("videos per address", "8", "20"),
+        ("alarm: videos per address", "6", "15"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"guard_window": "59"}, "The counting window must be a whole number from 60 to 86400."),
+        ({"max_videos_per_address": "0"}, "Videos per address must be a whole number from 1"),
+        ({"block_seconds": "lots"}, "The block duration must be a whole number from 60"),
+        ({"max_videos_at_once": "9"}, "At most the limit (8), or it is never reached."),
+        ({"alarm_sockets": "17"}, "At most the limit (16), or it is never reached."),
+    ],
+)
+def test_a_limit_out_of_bounds_is_refused_clearly_and_changes_nothing(
+    admin_client, changes, message
+):
+    response = admin_client.post("/admin-panel/limits", changes)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert InstanceSettings.load().max_videos_per_address == 8
+    assert not AuditEntry.objects.exists()
+
+
+def test_the_settings_defaults_are_the_guards_defaults():
+    row, defaults = InstanceSettings(), core.GuardConfig()
+    built = dataclasses.replace(guard_config(row), announce_interval=defaults.announce_interval)
+    assert built == defaults

@@ -1,0 +1,240 @@
+"""No IP at rest: traffic from known addresses, alarms and blocks included, and then not one of
+those addresses in the database, the log or any file the instance wrote.
+
+A server of its own (blocks are destructive), with alarms e-mailed to the log (console backend)
+and posted to a webhook. Each client binds its own 127.x.y.z source address (Linux routes all of
+127.0.0.0/8 to loopback).
+"""
+
+import contextlib
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote_from_bytes
+
+import httpx
+import orjson
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from tests.live import LiveInstance
+from tests.tracker_helpers import make_info_hash
+from tracker.core.addresses import daily_key, source_hash
+from tracker.core.guard import REFUSED_BLOCKED, REFUSED_VIDEOS
+
+pytestmark = pytest.mark.e2e
+
+SEEDER, LEECHER, HTTP_PEER = "127.42.1.2", "127.42.3.4", "127.42.5.6"
+WS_SPY, HTTP_SPY, SOCKET_SPY, EARLY_SPY = (
+    "127.61.23.45",
+    "127.61.77.88",
+    "127.61.99.111",
+    "127.61.55.66",
+)
+ADDRESSES = [SEEDER, LEECHER, HTTP_PEER, WS_SPY, HTTP_SPY, SOCKET_SPY, EARLY_SPY]
+VIDEOS = 16
+
+
+@dataclass
+class SpyInstance(LiveInstance):
+    extra: dict = field(default_factory=dict)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return super().env(**self.extra, **extra)
+
+
+class Webhook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self):
+        Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def info_hash(n: int) -> bytes:
+    return make_info_hash(f"spy test {n}")
+
+
+def sdp(address: str) -> str:
+    # A host candidate, as a browser without mDNS obfuscation would send.
+    return (
+        f"v=0\r\nc=IN IP4 {address}\r\na=candidate:1 1 udp 2122260223 {address} 50000 typ host\r\n"
+    )
+
+
+def announce(socket_, n: int, peer: str, **extra) -> None:
+    message = {"action": "announce", "info_hash": info_hash(n).decode("latin-1"),
+               "peer_id": (f"-WW0208-{peer}" + "0" * 20)[:20], "left": 0, "numwant": 0,
+               "offers": [], "event": "started"}  # fmt: skip
+    message.update(extra)
+    socket_.send(orjson.dumps(message).decode())
+
+
+def http(address: str, path: str, query: str, url: str) -> int:
+    transport = httpx.HTTPTransport(local_address=address)
+    with httpx.Client(transport=transport, timeout=10) as client:
+        return client.get(f"{url}/tracker/{path}?{query}").status_code
+
+
+def announce_query(n: int, peer: bytes, event: str = "started") -> str:
+    return (
+        f"info_hash={quote_from_bytes(info_hash(n))}&peer_id={quote_from_bytes(peer)}"
+        f"&port=6881&uploaded=0&downloaded=0&left=0&event={event}"
+    )
+
+
+def honest_traffic(live) -> None:
+    """A web seeder and leecher exchanging an offer and an answer, and an HTTP peer."""
+    with (
+        connect(live.ws_tracker, source_address=(SEEDER, 0)) as seeder,
+        connect(f"{live.ws_tracker}?client=2", source_address=(LEECHER, 0)) as leecher,
+    ):
+        announce(seeder, 0, "SEEDER", event="completed")
+        assert "failure reason" not in orjson.loads(seeder.recv(timeout=5))
+        offer = {"offer": {"type": "offer", "sdp": sdp(LEECHER)}, "offer_id": "o" * 20}
+        announce(leecher, 0, "LEECHER", numwant=1, offers=[offer], left=10)
+        assert "failure reason" not in orjson.loads(leecher.recv(timeout=5))
+        relayed = orjson.loads(seeder.recv(timeout=5))
+        assert LEECHER in relayed["offer"]["sdp"]
+        seeder.send(orjson.dumps({
+            "action": "announce", "info_hash": relayed["info_hash"],
+            "peer_id": ("-WW0208-SEEDER" + "0" * 20)[:20], "to_peer_id": relayed["peer_id"],
+            "offer_id": relayed["offer_id"], "answer": {"type": "answer", "sdp": sdp(SEEDER)},
+        }).decode())  # fmt: skip
+        assert SEEDER in orjson.loads(leecher.recv(timeout=5))["answer"]["sdp"]
+    assert http(HTTP_PEER, "announce", announce_query(1, b"-LT2010-HONESTHTTP01"), live.url) == 200
+
+
+def spy_traffic(live) -> dict:
+    """A crawler on a socket (unknown infohashes too), one over HTTP, one opening many
+    sockets, one re-announcing far too fast. Returns what each one saw."""
+    seen: dict = {"ws_reasons": []}
+    with connect(live.ws_tracker, source_address=(WS_SPY, 0)) as spy:
+        try:
+            for n in [100, 101, 102, *range(VIDEOS)]:
+                announce(spy, n, "WSSPY")
+                seen["ws_reasons"].append(orjson.loads(spy.recv(timeout=5)).get("failure reason"))
+            spy.recv(timeout=5)
+        except ConnectionClosed as closed:
+            seen["ws_close"] = closed.rcvd.code if closed.rcvd else None
+    with pytest.raises(InvalidStatus) as refused:
+        connect(live.ws_tracker, source_address=(WS_SPY, 0))
+    seen["ws_reconnect"] = refused.value.response.status_code
+    seen["ws_spy_http"] = http(
+        WS_SPY, "announce", announce_query(0, b"-LT2010-WSSPYHTTP001"), live.url
+    )
+    seen["http_spy"] = [
+        http(HTTP_SPY, "scrape", f"info_hash={quote_from_bytes(info_hash(n))}", live.url)
+        for n in range(VIDEOS)
+    ]
+    with contextlib.ExitStack() as sockets:
+        for _ in range(16):
+            sockets.enter_context(connect(live.ws_tracker, source_address=(SOCKET_SPY, 0)))
+        with pytest.raises(InvalidStatus) as too_many:
+            connect(live.ws_tracker, source_address=(SOCKET_SPY, 0))
+    seen["socket_spy"] = too_many.value.response.status_code
+    peer = b"-LT2010-EARLYSPY0001"
+    seen["early_spy"] = [
+        http(EARLY_SPY, "announce", announce_query(2, peer, event=""), live.url) for _ in range(12)
+    ]
+    return seen
+
+
+def log_in(live) -> httpx.Client:
+    client = httpx.Client(base_url=live.url, timeout=10)
+    form = client.get("/admin-panel/login/").text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    response = client.post(
+        "/admin-panel/login/",
+        data={"username": "admin", "password": "live-admin-password", "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 302
+    return client
+
+
+def needles(address: str) -> list[bytes]:
+    packed = socket.inet_aton(address)
+    return [address.encode(), packed, packed.hex().encode(), packed.hex().upper().encode()]
+
+
+def test_known_addresses_leave_no_trace_after_traffic_alarms_and_blocks(tmp_path):
+    Webhook.received = []
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    live = SpyInstance(
+        tmp_path / "data",
+        extra={
+            "PEERVEIL_ADMIN_EMAIL": "admins@example.org",
+            "PEERVEIL_ALARM_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/alarms",
+        },
+    )
+    live.data_dir.mkdir()
+    live.manage("migrate", "--noinput")
+    live.manage("ensure_admin")
+    seed = "from tests.tracker_helpers import add_video\n"
+    seed += f"for n in range({VIDEOS}): add_video(f'spy test {{n}}')"
+    live.manage("shell", "-c", seed)
+    live.start("--no-worker")
+    try:
+        honest_traffic(live)
+        seen = spy_traffic(live)
+        key = daily_key(
+            (live.data_dir / "secret_key").read_text().strip(), datetime.now(UTC).date()
+        )
+        spies = {address: source_hash(key, address) for address in ADDRESSES[3:]}
+        panel = log_in(live)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            page = panel.get("/admin-panel/alarms/").text
+            if all(hashed in page for hashed in spies.values()):
+                break
+            time.sleep(0.2)
+        rows = re.findall(r'<tr data-alarm="\d+">(.*?)</tr>', page, re.S)
+        shown = {(re.search(r"<code>(\w+)</code>", row).group(1), re.search(
+            r"<td>([^<]+)</td>", row).group(1)) for row in rows}  # fmt: skip
+    finally:
+        live.stop()
+        hook.shutdown()
+
+    # What the spies met: refusals with reasons, then blocks (sockets closed, 403 upgrades).
+    assert seen["ws_reasons"][:12] == ["Unknown infoHash"] * 3 + [REFUSED_VIDEOS] * 9
+    assert set(seen["ws_reasons"][12:]) == {REFUSED_BLOCKED}  # until the socket is closed
+    assert seen["ws_close"] == 1008 and seen["ws_reconnect"] == 403 and seen["ws_spy_http"] == 403
+    assert seen["http_spy"] == [200] * 3 + [429] * 9 + [403] * 4
+    assert seen["socket_spy"] == 403 and seen["early_spy"] == [200] * 12
+    # The panel lists each spy by its hash and /16, and no honest peer.
+    assert {
+        (spies[WS_SPY], "Probing unknown videos"),
+        (spies[WS_SPY], "Many videos from one address"),
+        (spies[WS_SPY], "Blocked after repeated limit breaches"),
+        (spies[HTTP_SPY], "Blocked after repeated limit breaches"),
+        (spies[SOCKET_SPY], "Many connections from one address"),
+        (spies[EARLY_SPY], "Announces far faster than the interval"),
+    } <= shown
+    assert "127.61.0.0/16" in page and not {h for h, _ in shown} - set(spies.values())
+    # E-mailed (to the log, console backend) and posted to the webhook, by hash only.
+    log = live.log()
+    assert f"source: {spies[WS_SPY]}" in log and "Subject: [peerveil] Alarm:" in log
+    assert {alarm["source"] for alarm in Webhook.received} == set(spies.values())
+
+    written = [path for path in live.data_dir.rglob("*") if path.is_file()]
+    assert {"db.sqlite3", "serve.log"} <= {path.name for path in written}
+    found = [
+        (path.name, needle)
+        for path in written
+        for address in ADDRESSES
+        for needle in needles(address)
+        if needle in path.read_bytes()
+    ]
+    assert found == []
+    assert not any(address in json.dumps(Webhook.received) for address in ADDRESSES)

@@ -1,0 +1,97 @@
+"""Counters the guard keeps per source: each update is O(1) (amortised) and memory is bounded.
+
+Limits are passed to every call rather than stored, so a change made in the admin panel applies
+from the next message on without rebuilding any state.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+
+
+class TokenBucket:
+    """`capacity` messages at once, refilled at `per_second`: a rate limit that lets a burst
+    through (a browser joining a swarm answers several offers at once) but not a flood."""
+
+    __slots__ = ("tokens", "at")
+
+    def __init__(self, capacity: float, now: float) -> None:
+        self.tokens = float(capacity)
+        self.at = now
+
+    def take(self, capacity: float, per_second: float, now: float) -> bool:
+        tokens = self.tokens + (now - self.at) * per_second
+        if tokens > capacity:
+            tokens = capacity
+        self.at = now
+        if tokens < 1.0:
+            self.tokens = tokens
+            return False
+        self.tokens = tokens - 1.0
+        return True
+
+
+class RecentEvents:
+    """How many events happened within the last `window` seconds, counting at most `limit`:
+    only the last `limit` times are kept, which is all a threshold of `limit` needs."""
+
+    __slots__ = ("_times",)
+
+    def __init__(self) -> None:
+        self._times: deque[float] = deque()
+
+    def add(self, now: float, limit: int, window: float) -> int:
+        times = self._times
+        times.append(now)
+        while len(times) > limit:
+            times.popleft()
+        horizon = now - window
+        while times and times[0] <= horizon:
+            times.popleft()
+        return len(times)
+
+    def clear(self) -> None:
+        self._times.clear()
+
+
+class DistinctWindow:
+    """The distinct keys (infohashes) seen within a sliding window, oldest sighting first."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[bytes, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def __bool__(self) -> bool:
+        return bool(self._seen)
+
+    def refresh(self, key: bytes, now: float) -> bool:
+        """Note another sighting of a key already counted; False if it is not counted."""
+        seen = self._seen
+        if key not in seen:
+            return False
+        seen[key] = now
+        seen.move_to_end(key)
+        return True
+
+    def room(self, now: float, window: float, limit: int) -> bool:
+        """Whether one more key may be counted without going over `limit`."""
+        self.expire(now, window)
+        return len(self._seen) < limit
+
+    def put(self, key: bytes, now: float) -> int:
+        """Count a new key (the caller checked room()); returns how many are counted."""
+        self._seen[key] = now
+        return len(self._seen)
+
+    def discard(self, key: bytes) -> None:
+        self._seen.pop(key, None)
+
+    def expire(self, now: float, window: float) -> None:
+        seen = self._seen
+        horizon = now - window
+        while seen and next(iter(seen.values())) <= horizon:
+            seen.popitem(last=False)

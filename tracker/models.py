@@ -1,0 +1,106 @@
+"""Alarms: a source did what a spy does and a viewer does not (tracker/core/guard.py).
+
+A source is named only by a keyed hash that changes every UTC day and by its coarse network
+(tracker/core/addresses.py): never by its address.
+"""
+
+from datetime import timedelta
+
+from django.db import models
+from django.utils import timezone
+
+from tracker.core import guard
+
+
+class AlarmKind(models.TextChoices):
+    VIDEOS = guard.ALARM_VIDEOS, "Many videos from one address"
+    EARLY_ANNOUNCES = guard.ALARM_EARLY_ANNOUNCES, "Announces far faster than the interval"
+    UNKNOWN_VIDEOS = guard.ALARM_UNKNOWN_VIDEOS, "Probing unknown videos"
+    SOCKETS = guard.ALARM_SOCKETS, "Many connections from one address"
+    BLOCKED = guard.ALARM_BLOCKED, "Blocked after repeated limit breaches"
+
+
+# What the detector's count means, for "12 videos within 300 s".
+_MEASURES = {
+    AlarmKind.VIDEOS: "videos",
+    AlarmKind.EARLY_ANNOUNCES: "early announces",
+    AlarmKind.UNKNOWN_VIDEOS: "unknown videos",
+    AlarmKind.SOCKETS: "open connections",
+    AlarmKind.BLOCKED: "refused requests",
+}
+
+
+class AlarmQuerySet(models.QuerySet):
+    def unacknowledged(self) -> "AlarmQuerySet":
+        return self.filter(acknowledged_at__isnull=True)
+
+    def record(
+        self, kind: str, source_hash: str, network: str, measure: int, window: int, at
+    ) -> tuple["Alarm", bool]:
+        """Add a ring to the open alarm of this source and kind, or open one; True if opened.
+
+        The guard rings at most once per source and kind per window; an alarm that nobody has
+        acknowledged yet gathers the rings of the day (the hash changes every day)."""
+        alarm = (
+            self.unacknowledged()
+            .filter(kind=kind, source_hash=source_hash, last_seen__gte=at - timedelta(days=1))
+            .order_by("-last_seen")
+            .first()
+        )
+        if alarm is None:
+            alarm = self.create(
+                kind=kind,
+                source_hash=source_hash,
+                network=network,
+                first_seen=at,
+                last_seen=at,
+                measure=measure,
+                window=window,
+            )
+            return alarm, True
+        alarm.count += 1
+        alarm.last_seen = at
+        alarm.measure = max(alarm.measure, measure)
+        alarm.save(update_fields=["count", "last_seen", "measure"])
+        return alarm, False
+
+
+class Alarm(models.Model):
+    kind = models.CharField(max_length=20, choices=AlarmKind.choices)
+    source_hash = models.CharField(
+        "source", max_length=16, help_text="Keyed hash of the address; the key changes daily."
+    )
+    network = models.CharField("network", max_length=43, help_text="IPv4 /16 or IPv6 /32.")
+    first_seen = models.DateTimeField(db_index=True)
+    last_seen = models.DateTimeField(db_index=True)
+    count = models.PositiveIntegerField(default=1, help_text="Windows in which it rang.")
+    measure = models.PositiveIntegerField(help_text="The most the detector counted.")
+    window = models.PositiveIntegerField(help_text="Seconds the detector counted over.")
+    # A username, not a foreign key: the record must outlive the account (as the audit log).
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    objects = AlarmQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_seen", "-id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} from {self.source_hash} ({self.network})"
+
+    @property
+    def description(self) -> str:
+        return f"{self.measure} {_MEASURES[self.kind]} within {self.window} s"
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+    def acknowledge(self, username: str) -> bool:
+        """Mark it seen; False if it already was (the first acknowledgement is kept)."""
+        if self.acknowledged:
+            return False
+        self.acknowledged_by = username
+        self.acknowledged_at = timezone.now()
+        self.save(update_fields=["acknowledged_by", "acknowledged_at"])
+        return True
