@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from instance.models import InstanceSettings, P2PSetting, Video
+from instance.models import InstanceSettings, P2PSetting, RedundancyCopy, RedundancyStrategy, Video
+from tracker.access import guard_config, http_limits
 from tracker.core import TrackerConfig
+from tracker.core.addresses import IPV4_SHOWN_PREFIX, IPV6_SHOWN_PREFIX
 
 from .swarm_history import SAMPLE_SECONDS
 
@@ -80,6 +82,54 @@ def _stun_fact() -> Fact:
     )
 
 
+def _redundancy_fact() -> Fact:
+    strategies = [
+        s.get_name_display().lower() for s in RedundancyStrategy.objects.filter(enabled=True)
+    ]
+    if not strategies:
+        return Fact("redundancy", "Redundancy", "Off", "This instance makes no automated copies.")
+    copies = RedundancyCopy.objects.published().count()
+    return Fact(
+        "redundancy",
+        "Redundancy",
+        "On",
+        f"This instance copies videos on its own ({', '.join(strategies)}) and each copy joins "
+        f"its video's swarm as a seeder ({copies} cop{'y' if copies == 1 else 'ies'} now): an "
+        "address in a swarm may be such an automated peer, not a person who chose to watch.",
+    )
+
+
+def _request_limits_fact(row: InstanceSettings) -> Fact:
+    guard, http = guard_config(row), http_limits(row)
+    window = duration(guard.window)
+    return Fact(
+        "request-limits",
+        "Request limits per address",
+        f"{guard.max_videos} videos within {window}",
+        f"One address may ask about at most {guard.max_videos} different videos within "
+        f"{window} ({guard.video_burst} at once), over at most {guard.max_sockets} connections "
+        f"({guard.socket_messages_per_minute} messages a minute each) or {http.per_address} "
+        "HTTP requests. Asking again and again before an interval is over soon brings no new "
+        f"peers. After {guard.breaches_before_block} refused requests the address is blocked for "
+        f"{duration(guard.block_seconds)}. Counted in memory only, forgotten {window} after "
+        "the last request.",
+    )
+
+
+def _alarms_fact(row: InstanceSettings) -> Fact:
+    guard = guard_config(row)
+    return Fact(
+        "alarms",
+        "Alarms on address collecting",
+        "On",
+        f"The admins are warned when one address asks about {guard.alarm_videos} videos or "
+        f"{guard.alarm_unknown_videos} unknown ones, announces {guard.alarm_early_announces} "
+        f"times too early, opens {guard.alarm_sockets} connections, or is blocked. An alarm "
+        f"names the address only by a keyed hash (the key changes every day) and its "
+        f"/{IPV4_SHOWN_PREFIX} (IPv4) or /{IPV6_SHOWN_PREFIX} (IPv6) network.",
+    )
+
+
 def instance_facts(row: InstanceSettings | None = None) -> list[Fact]:
     row = row or InstanceSettings.load()
     config = tracker_config(row)
@@ -106,21 +156,9 @@ def instance_facts(row: InstanceSettings | None = None) -> list[Fact]:
             duration(config.announce_interval),
             "How often a player contacts the tracker while the video is open.",
         ),
-        Fact(
-            "request-limits",
-            "Request rate limits",
-            "Not enforced yet",
-            f"Each request is bounded instead: at most {config.max_offers_per_announce} offers, "
-            f"{config.max_infohashes_per_connection} videos per connection and "
-            f"{config.max_message_bytes // 1024} KiB per message.",
-        ),
-        Fact(
-            "alarms",
-            "Alarms on address collecting",
-            "None yet",
-            "The tracker does not yet warn the admins about clients that repeat requests.",
-        ),
-        Fact("redundancy", "Redundancy", "Off", "Not available on this instance yet."),
+        _request_limits_fact(row),
+        _alarms_fact(row),
+        _redundancy_fact(),
         Fact(
             "web-address",
             "Your address as a browser (web) peer",

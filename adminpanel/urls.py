@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import views
+from . import alarm_views, redundancy_views, views
 
 app_name = "adminpanel"
 urlpatterns = [
@@ -12,6 +12,28 @@ urlpatterns = [
     path("admin-panel/videos/<uuid:uuid>/", views.video_detail, name="video"),
     path("admin-panel/videos/<uuid:uuid>/p2p", views.video_p2p, name="video-p2p"),
     path("admin-panel/audit/", views.audit_log, name="audit"),
+    path("admin-panel/alarms/", alarm_views.alarm_list, name="alarms"),
+    path(
+        "admin-panel/alarms/<int:pk>/acknowledge",
+        alarm_views.alarm_acknowledge,
+        name="alarm-acknowledge",
+    ),
+    path("admin-panel/redundancy/", redundancy_views.redundancy, name="redundancy"),
+    path(
+        "admin-panel/redundancy/copies.json",
+        redundancy_views.redundancy_copies,
+        name="redundancy-copies",
+    ),
+    path(
+        "admin-panel/redundancy/check",
+        redundancy_views.redundancy_check_now,
+        name="redundancy-check",
+    ),
+    path(
+        "admin-panel/redundancy/<slug:name>",
+        redundancy_views.redundancy_strategy,
+        name="redundancy-strategy",
+    ),
     path(
         "admin-panel/login/",
         auth_views.LoginView.as_view(

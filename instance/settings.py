@@ -8,6 +8,7 @@ in-memory channel layer, a local-memory cache and Celery's filesystem broker.
 import json
 import os
 import secrets
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "django_ratelimit",
     "instance",
     "tracker",
     "adminpanel",
@@ -171,6 +173,31 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 TRACKER_ANNOUNCE_INTERVAL = env_int("ANNOUNCE_INTERVAL", 120)
 TRACKER_MAX_PEERS_PER_REPLY = env_int("MAX_PEERS_PER_REPLY", 20)
 
+
+def env_networks(name: str) -> list:
+    """A comma-separated list of CIDR networks (a bare address is a /32 or /128)."""
+    try:
+        return [ip_network(item, strict=False) for item in env_list(name)]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"PEERVEIL_{name}: {error}") from None
+
+
+# Spy defences (issue 6). X-Forwarded-For is read only from these proxies (the server ignores it).
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+# Sources never limited, blocked or alarmed: e.g. a load generator, or a mirror seeding every video.
+TRACKER_EXEMPT_NETWORKS = env_networks("TRACKER_EXEMPT_NETWORKS")
+# Alarms go to the admins by e-mail (none configured: no e-mail) and to this URL as JSON.
+ALARM_WEBHOOK_URL = env("ALARM_WEBHOOK_URL")
+ADMINS = [(address, address) for address in env_list("ADMIN_EMAIL")]
+SERVER_EMAIL = env("SERVER_EMAIL", f"peerveil@{_public_host}")
+# The console backend writes e-mails to the server's log: alarms carry no address, only hashes.
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_SUBJECT_PREFIX = "[peerveil] "
+# django-ratelimit's counters are keyed by the daily keyed hash of the address, never the address.
+RATELIMIT_USE_CACHE = "default"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -201,3 +228,25 @@ def _ice_servers() -> list[dict]:
 # with P2P on, a third party the privacy notice would have to name. Without one, viewers behind
 # the same NAT or on public addresses still connect (host candidates); others use the webseed.
 ICE_SERVERS = _ice_servers()
+
+# Redundancy program (issue 7): automated copies of videos, served as extra webseeds.
+REDUNDANCY_ROOT = Path(env("REDUNDANCY_ROOT", str(DATA_DIR / "redundancy"))).resolve()
+# Seconds between two checks of the strategies (PeerTube: redundancy.videos.check_interval).
+REDUNDANCY_CHECK_INTERVAL = env_int("REDUNDANCY_CHECK_INTERVAL", 600)
+# The port a copy announces as a seeder. No BitTorrent listener runs there: the copy is served
+# as a webseed (BEP 19) only, as PeerTube's redundancy is; by default the instance's public port.
+REDUNDANCY_PEER_PORT = env_int(
+    "REDUNDANCY_PEER_PORT",
+    urlsplit(PUBLIC_URL).port or (443 if PUBLIC_URL.startswith("https:") else 80),
+)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "redundancy-check": {
+            "task": "instance.tasks.check_redundancy",
+            "schedule": REDUNDANCY_CHECK_INTERVAL,
+        },
+        # Each copy announces when the tracker's interval says so; this only wakes them up
+        # often enough for the shortest interval an admin may set (30 s).
+        "redundancy-announce": {"task": "instance.tasks.announce_copies", "schedule": 15},
+    }
+)

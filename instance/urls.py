@@ -15,6 +15,11 @@ urlpatterns = [
         r"^static/web-videos/(?P<filename>[A-Za-z0-9._-]+)$", views.web_video, name="web-video"
     ),
     re_path(
+        r"^static/redundancy/(?P<filename>[A-Za-z0-9._-]+)$",
+        views.redundancy_copy,
+        name="redundancy-copy",
+    ),
+    re_path(
         r"^lazy-static/torrents/(?P<filename>[A-Za-z0-9._-]+\.torrent)$",
         views.torrent_file,
         name="torrent-file",

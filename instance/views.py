@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from .api import video_json
 from .file_serving import file_response
-from .models import InstanceSettings, Video, VideoFile
+from .models import InstanceSettings, RedundancyCopy, Video, VideoFile
 from .player import player_context
 from .torrents import render_torrent
 
@@ -36,6 +36,8 @@ def home(request):
 @require_safe
 def watch(request, uuid):
     video = get_object_or_404(Video.objects.prefetch_related("files"), uuid=uuid)
+    if request.method == "GET":
+        video.record_view()  # counts per day for the trending redundancy strategy
     return render(request, "instance/watch.html", player_context(video, request, embedded=False))
 
 
@@ -83,6 +85,16 @@ def web_video(request, filename: str):
     if video_file is None:
         raise Http404("No such video file")
     return file_response(request, Path(video_file.file.path), cors=True)
+
+
+@require_http_methods(["GET", "HEAD", "OPTIONS"])
+def redundancy_copy(request, filename: str):
+    """A published redundancy copy, served like the origin webseed (PeerTube's path)."""
+    copy = RedundancyCopy.objects.published().filter(video_file__file=f"web-videos/{filename}")
+    copy = copy.select_related("video_file").first()
+    if copy is None or not copy.path.is_file():
+        raise Http404("No such copy")
+    return file_response(request, copy.path, cors=True)
 
 
 @require_http_methods(["GET", "HEAD", "OPTIONS"])

@@ -65,8 +65,8 @@ def test_p2p_and_consent_rows_follow_the_switches(admin_client, client):
 
 def test_features_that_do_not_exist_yet_are_not_given_values(client):
     facts = facts_shown(client)
-    assert facts["request-limits"] == "Not enforced yet"
-    assert facts["alarms"] == "None yet"
+    assert facts["request-limits"] == "8 videos within 300 s (5 min)"
+    assert facts["alarms"] == "On"
     assert facts["redundancy"] == "Off"
 
 

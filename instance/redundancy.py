@@ -1,0 +1,275 @@
+"""The redundancy program: which video files get an automated copy, and each copy's life cycle.
+
+If automated programs fetch videos on their own, an address in a swarm no longer proves that a
+person chose to watch. PeerTube's VideosRedundancyScheduler is the model: strategies most-views,
+trending and recently-added, each filling its own size budget, and a copy is kept at least its
+minimum lifetime before a better candidate may take its place.
+
+Unlike PeerTube, which duplicates one random top video per strategy and run, a check here computes
+the whole desired set, deterministically, and changes only the difference: the same check run
+twice changes nothing. The copy's states:
+
+    queued -> downloading -> verifying -> published -> expired
+                    \\-> failed (a corrupt piece, the origin gone; tried again a day later)
+
+Downloads are instance/redundancy_download.py; announcing as a seeder, redundancy_seeding.py.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from . import redundancy_seeding
+from .models import (
+    COPY_IN_PROGRESS,
+    CopyState,
+    InstanceSettings,
+    RedundancyCopy,
+    RedundancyStrategy,
+    RedundancyStrategyName,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CheckResult:
+    queued: list[int] = field(default_factory=list)  # copies to download: new, retried, stalled
+    renewed: list[int] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+    moved: list[int] = field(default_factory=list)  # in-progress copies now owned by another
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.queued or self.renewed or self.dropped or self.moved)
+
+
+def desired_files(
+    strategies: list[RedundancyStrategy], copies: dict[int, RedundancyCopy], now: datetime
+) -> dict[int, str]:
+    """Video file id -> the strategy that wants a copy of it, every budget respected.
+
+    A published copy younger than its minimum lifetime stays with its strategy and counts
+    against its budget first; the strategies then fill what is left in their order (PeerTube's
+    order), each taking its ranked files that still fit. A file is copied once, for the first
+    strategy that wants it. A copy that failed is not tried again before its retry is due.
+    Switching a strategy off, or P2P off for a video, ends its copies' lifetime at once."""
+    instance_p2p = InstanceSettings.load().p2p_enabled
+    enabled = {strategy.name: strategy for strategy in strategies if strategy.enabled}
+    wanted = {
+        file_id: copy.strategy
+        for file_id, copy in copies.items()
+        if copy.is_protected(now)
+        and copy.strategy in enabled
+        and copy.video_file.video.p2p_effective(instance_p2p)
+    }
+    for strategy in enabled.values():
+        used = sum(
+            copy.video_file.size
+            for file_id, copy in copies.items()
+            if wanted.get(file_id) == strategy.name
+        )
+        for video_file in strategy.ranked_files(instance_p2p):
+            copy = copies.get(video_file.id)
+            if video_file.id in wanted or (
+                copy and copy.state == CopyState.FAILED and not copy.retry_due(now)
+            ):
+                continue
+            if used + video_file.size <= strategy.size_budget:
+                wanted[video_file.id] = strategy.name
+                used += video_file.size
+    return wanted
+
+
+def run_check(now: datetime | None = None) -> CheckResult:
+    """Bring the copies to the desired set: queue new ones, renew or drop the rest."""
+    now = now or timezone.now()
+    strategies = list(RedundancyStrategy.objects.all())
+    lifetimes = {strategy.name: strategy.min_lifetime for strategy in strategies}
+    copies = {
+        copy.video_file_id: copy
+        for copy in RedundancyCopy.objects.select_related("video_file__video")
+    }
+    wanted = desired_files(strategies, copies, now)
+    result = CheckResult()
+    for file_id, strategy in wanted.items():
+        copy = copies.get(file_id)
+        if copy is None:
+            copy, created = RedundancyCopy.objects.get_or_create(
+                video_file_id=file_id,
+                defaults={"strategy": strategy, "heartbeat": now, "state_changed": now},
+            )
+            if created:
+                result.queued.append(copy.pk)
+        elif copy.state in (CopyState.EXPIRED, CopyState.FAILED):
+            if _requeue(copy, strategy, now):
+                result.queued.append(copy.pk)
+        elif copy.state == CopyState.PUBLISHED:
+            if not copy.is_protected(now) and _renew(copy, strategy, now + lifetimes[strategy]):
+                result.renewed.append(copy.pk)
+        else:
+            if copy.strategy != strategy and _move(copy, strategy):
+                result.moved.append(copy.pk)
+            if copy.is_stalled(now) and _restart_stalled(copy, now):
+                result.queued.append(copy.pk)
+    unwanted = [
+        copy
+        for file_id, copy in copies.items()
+        if file_id not in wanted and copy.state in (*COPY_IN_PROGRESS, CopyState.PUBLISHED)
+    ]
+    for copy in unwanted:
+        if drop(copy, _drop_reason(copy, strategies, now), now):
+            result.dropped.append(copy.pk)
+    sweep_orphan_files()
+    if result.changed:
+        logger.info(
+            "redundancy check: %d queued, %d renewed, %d dropped",
+            len(result.queued),
+            len(result.renewed),
+            len(result.dropped),
+        )
+    return result
+
+
+def _drop_reason(copy: RedundancyCopy, strategies: list[RedundancyStrategy], now) -> str:
+    label = RedundancyStrategyName(copy.strategy).label
+    if not any(s.name == copy.strategy and s.enabled for s in strategies):
+        return f"Strategy {label} was switched off."
+    if not copy.video_file.video.p2p_effective():
+        return "P2P is off for this video: nobody loads its torrent and webseeds."
+    if copy.state == CopyState.PUBLISHED:
+        return f"Lifetime over and no longer selected by {label}."
+    return f"No longer selected by {label} before it was published."
+
+
+def _requeue(copy: RedundancyCopy, strategy: str, now) -> bool:
+    return bool(
+        RedundancyCopy.objects.filter(pk=copy.pk, state=copy.state).update(
+            state=CopyState.QUEUED,
+            strategy=strategy,
+            state_changed=now,
+            heartbeat=now,
+            reason="",
+            bytes_done=0,
+            claim="",
+            published_at=None,
+            expires_at=None,
+            peer_id="",
+            next_announce_at=None,
+        )
+    )
+
+
+def _renew(copy: RedundancyCopy, strategy: str, expires_at) -> bool:
+    # PeerTube extends an expired copy that its strategy still selects (extendsLocalExpiration).
+    return bool(
+        RedundancyCopy.objects.filter(pk=copy.pk, state=CopyState.PUBLISHED).update(
+            strategy=strategy, expires_at=expires_at
+        )
+    )
+
+
+def _move(copy: RedundancyCopy, strategy: str) -> bool:
+    return bool(
+        RedundancyCopy.objects.filter(pk=copy.pk, state__in=COPY_IN_PROGRESS).update(
+            strategy=strategy
+        )
+    )
+
+
+def _restart_stalled(copy: RedundancyCopy, now) -> bool:
+    # Only if nothing changed since it was read: a live download would have moved heartbeat.
+    return bool(
+        RedundancyCopy.objects.filter(
+            pk=copy.pk, state=copy.state, claim=copy.claim, heartbeat=copy.heartbeat
+        ).update(
+            state=CopyState.QUEUED,
+            claim="",
+            heartbeat=now,
+            state_changed=now,
+            reason="The download stopped without finishing (worker stopped?): resuming.",
+        )
+    )
+
+
+def drop(copy: RedundancyCopy, reason: str, now: datetime | None = None) -> bool:
+    """Unpublish and delete a copy (state expired), then leave its swarm.
+
+    The row changes first, so the copy leaves the webseed lists before its file goes away."""
+    now = now or timezone.now()
+    updated = RedundancyCopy.objects.filter(pk=copy.pk, state=copy.state).update(
+        state=CopyState.EXPIRED,
+        reason=reason[:300],
+        claim="",
+        state_changed=now,
+        next_announce_at=None,
+    )
+    if not updated:
+        return False
+    remove_files(copy)
+    if copy.state == CopyState.PUBLISHED:
+        redundancy_seeding.stop(copy)
+    return True
+
+
+def copy_failed(copy_id: int, claim: str, reason: str) -> bool:
+    """Mark the copy failed (never published) if this download run still holds it."""
+    copy = RedundancyCopy.objects.select_related("video_file").filter(pk=copy_id).first()
+    if copy is None:
+        return False
+    updated = RedundancyCopy.objects.filter(
+        pk=copy_id, claim=claim, state__in=COPY_IN_PROGRESS
+    ).update(state=CopyState.FAILED, reason=reason[:300], claim="", state_changed=timezone.now())
+    if updated:
+        remove_files(copy)
+        logger.warning("redundancy: copy %d failed: %s", copy_id, reason)
+    return bool(updated)
+
+
+def publish(copy: RedundancyCopy, claim: str) -> bool:
+    """Make a verified copy (already at its final path) a webseed, for its minimum lifetime."""
+    now = timezone.now()
+    strategy = RedundancyStrategy.objects.filter(name=copy.strategy).first()
+    lifetime = (strategy or RedundancyStrategy(name=copy.strategy)).min_lifetime
+    copy.state, copy.peer_id = CopyState.PUBLISHED, redundancy_seeding.new_peer_id()
+    updated = RedundancyCopy.objects.filter(
+        pk=copy.pk, claim=claim, state=CopyState.VERIFYING
+    ).update(
+        state=CopyState.PUBLISHED,
+        claim="",
+        reason="",
+        state_changed=now,
+        heartbeat=now,
+        bytes_done=copy.video_file.size,
+        published_at=now,
+        expires_at=now + lifetime,
+        peer_id=copy.peer_id,
+        next_announce_at=None,
+    )
+    if updated:
+        redundancy_seeding.start(copy)
+    return bool(updated)
+
+
+def remove_files(copy: RedundancyCopy) -> None:
+    copy.path.unlink(missing_ok=True)
+    copy.part_path.unlink(missing_ok=True)
+
+
+def sweep_orphan_files() -> None:
+    """Delete files in the redundancy storage that no copy holds (a deleted video, a leftover
+    part file of a copy that has since been published or dropped)."""
+    root = settings.REDUNDANCY_ROOT
+    if not root.is_dir():
+        return
+    keep: set[str] = set()
+    for copy in RedundancyCopy.objects.holding_space().select_related("video_file"):
+        keep.add(copy.filename)
+        if copy.state != CopyState.PUBLISHED:
+            keep.add(copy.part_path.name)
+    for path in root.iterdir():
+        if path.is_file() and path.name not in keep:
+            path.unlink(missing_ok=True)
