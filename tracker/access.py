@@ -63,6 +63,7 @@ class TrackerPolicy:
         self.guard_config = GuardConfig()
         self.http_limits = HttpLimits()
         self._stale = True
+        self._changes = 0  # counts mark_stale() calls, so one during a reload is not lost
         self._loaded_at = 0.0
         self._lock = threading.Lock()
 
@@ -71,6 +72,7 @@ class TrackerPolicy:
         return self._stale or time.monotonic() - self._loaded_at > POLICY_MAX_AGE
 
     def mark_stale(self) -> None:
+        self._changes += 1
         self._stale = True
 
     def refresh(self) -> None:
@@ -79,8 +81,9 @@ class TrackerPolicy:
         Read-only on purpose: a save here would fire the signal that calls refresh() again,
         under this same lock."""
         with self._lock:
-            self._stale = False
-            self._loaded_at = time.monotonic()
+            # Readers in other threads keep the previous, complete table until the new one is
+            # built: marking the cache fresh before loading let them see an empty table.
+            changes = self._changes
             row = InstanceSettings.load()
             files = VideoFile.objects.select_related("video").only("info_hash", "video__p2p")
             self._allowed = {
@@ -94,6 +97,8 @@ class TrackerPolicy:
             )
             self.guard_config = guard_config(row)
             self.http_limits = http_limits(row)
+            self._loaded_at = time.monotonic()
+            self._stale = self._changes != changes
 
     def allowed(self) -> set[bytes]:
         return {info_hash for info_hash, allowed in self._allowed.items() if allowed}

@@ -3,7 +3,6 @@
 import logging
 
 import orjson
-from asgiref.sync import sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -52,7 +51,7 @@ class TrackerConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         if service.policy.stale:
-            await sync_to_async(service.apply_policy)()
+            await service.ensure_policy()
         self.source_key = guard_key(scope_address(self.scope))
         if not service.admit(self):
             # Closing before accepting refuses the upgrade: the server answers 403.
@@ -68,7 +67,7 @@ class TrackerConsumer(AsyncWebsocketConsumer):
     async def on_frame(self, raw: str | bytes) -> None:
         self.last_message_at = service.now()
         if service.policy.stale:
-            await sync_to_async(service.apply_policy)()
+            await service.ensure_policy()
         for recipient, message in service.handle_web(self, raw):
             await recipient.deliver(message)
 

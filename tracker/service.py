@@ -13,6 +13,7 @@ import random
 import threading
 import time
 
+from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from tracker.access import TrackerPolicy
@@ -39,6 +40,19 @@ class TrackerService:
         self.by_source: dict[str, set] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sweeper: asyncio.Task | None = None
+        self._reloading: asyncio.Future | None = None
+
+    async def ensure_policy(self) -> None:
+        """Reload a stale policy once for all sockets: the ones whose frames arrive meanwhile
+        wait for that one reload instead of each taking its own thread hop (the benchmark saw
+        hundreds of overlapping hops every time the cache went stale)."""
+        if not self.policy.stale:
+            return
+        loop = asyncio.get_running_loop()
+        reloading = self._reloading
+        if reloading is None or reloading.done() or reloading.get_loop() is not loop:
+            reloading = self._reloading = asyncio.ensure_future(sync_to_async(self.apply_policy)())
+        await asyncio.shield(reloading)
 
     def apply_policy(self) -> None:
         """Reload the policy if a video or the settings changed; the core gets the new limits.
