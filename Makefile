@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SHARED := $(CURDIR)/../shared
 
-.PHONY: run test lint setup setup-dev chromium services bench clean
+.PHONY: run test lint setup setup-dev chromium services bench spy-bench clean
 
 run: setup
 	$(PY) manage.py migrate --noinput
@@ -49,6 +49,13 @@ services:
 	@if [ -x "$(SHARED)/services-up.sh" ] || [ -f "$(SHARED)/services-up.sh" ]; then \
 		bash "$(SHARED)/services-up.sh"; \
 	else echo "no $(SHARED)/services-up.sh: using the services as they are"; fi
+
+# Benchmarks are measurements, not tests: each prints its tables (README, "Benchmark").
+bench: setup-dev
+	$(PY) bench/tracker_bench.py
+
+spy-bench: setup-dev
+	$(PY) bench/spy_bench.py
 
 clean:
 	rm -rf $(VENV) node_modules var
