@@ -16,6 +16,16 @@ def _media_in_tmp(request, tmp_path):
         settings.PUBLIC_URL = "http://testserver"
 
 
+@pytest.fixture
+def fresh_tracker():
+    """The process-wide tracker starts empty and is emptied again after the test."""
+    from tracker.service import service
+
+    service.reset()
+    yield service
+    service.reset()
+
+
 @pytest.fixture(scope="session")
 def demo_video_path(tmp_path_factory) -> Path:
     from instance.demo_media import generate_demo_video

@@ -20,11 +20,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def fresh_tracker():
-    service.reset()
+def fresh_history(fresh_tracker):
     history.clear()
     yield
-    service.reset()
     history.clear()
 
 

@@ -10,11 +10,9 @@ from tracker.service import service
 
 
 @pytest.fixture(autouse=True)
-def fresh_tracker():
-    service.reset()
+def fresh_history(fresh_tracker):
     history.clear()
     yield
-    service.reset()
     history.clear()
 
 

@@ -16,10 +16,8 @@ decode = bencode.Bencode(encoding=None).decode
 
 
 @pytest.fixture(autouse=True)
-def fresh_tracker():
-    service.reset()
-    yield
-    service.reset()
+def _fresh_tracker(fresh_tracker):
+    return fresh_tracker
 
 
 def http_announce(client, info_hash: bytes, n: int, ip: str = "10.0.0.1") -> dict:

@@ -26,12 +26,10 @@ VIEWER = "127.42.1.2"
 
 
 @pytest.fixture(autouse=True)
-def fresh_tracker():
-    service.reset()
+def fresh_limits(fresh_tracker):
     cache.clear()  # django-ratelimit's counters
     yield
     assert dispatcher.wait_idle()
-    service.reset()
     cache.clear()
 
 

@@ -24,11 +24,9 @@ VIEWER = "127.42.1.2"
 
 
 @pytest.fixture(autouse=True)
-def fresh_tracker():
-    service.reset()
+def alarms_delivered(fresh_tracker):
     yield
     assert dispatcher.wait_idle()
-    service.reset()
 
 
 @sync_to_async

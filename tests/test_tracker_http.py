@@ -17,10 +17,8 @@ decode = bencode.Bencode(encoding=None).decode
 
 
 @pytest.fixture(autouse=True)
-def fresh_tracker():
-    service.reset()
-    yield
-    service.reset()
+def _fresh_tracker(fresh_tracker):
+    return fresh_tracker
 
 
 def query(**params) -> str:

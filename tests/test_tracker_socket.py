@@ -18,10 +18,8 @@ SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n" + "a=candidate:x\r\n" * 20
 
 
 @pytest.fixture(autouse=True)
-def fresh_tracker():
-    service.reset()
-    yield
-    service.reset()
+def _fresh_tracker(fresh_tracker):
+    return fresh_tracker
 
 
 async def connect(path="/tracker/socket"):
