@@ -15,7 +15,7 @@ app.autodiscover_tasks()
 @app.on_after_configure.connect
 def _create_filesystem_broker_folders(sender, **kwargs):
     # The filesystem transport does not create its own folders.
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         folder = (sender.conf.broker_transport_options or {}).get(key)
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
