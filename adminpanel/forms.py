@@ -96,7 +96,9 @@ class TrackerLimitsForm(forms.ModelForm):
             "within the window; a viewer plays one at a time, a collector asks about all of "
             "them.",
             "max_videos_at_once": "How many of them may be new at once; after that, one more "
-            "every (counting window / videos per address) seconds. At most the limit above.",
+            "every (counting window / videos per address) seconds. A video refused only for "
+            "this plays from its web seed without P2P and is no step towards a block. At most "
+            "the limit above.",
             "max_sockets_per_address": "A browser opens one per tab.",
             "max_messages_per_socket": "A viewer sends a few per interval (announces, answers).",
             "max_messages_per_address": "All connections of one address together.",

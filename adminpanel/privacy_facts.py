@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from instance.models import InstanceSettings, P2PSetting, RedundancyCopy, RedundancyStrategy, Video
-from tracker.access import guard_config, http_limits
+from tracker.access import guard_config
 from tracker.core import TrackerConfig
 from tracker.core.addresses import IPV4_SHOWN_PREFIX, IPV6_SHOWN_PREFIX
 
@@ -100,7 +100,7 @@ def _redundancy_fact() -> Fact:
 
 
 def _request_limits_fact(row: InstanceSettings) -> Fact:
-    guard, http = guard_config(row), http_limits(row)
+    guard = guard_config(row)
     window = duration(guard.window)
     return Fact(
         "request-limits",
@@ -108,7 +108,7 @@ def _request_limits_fact(row: InstanceSettings) -> Fact:
         f"{guard.max_videos} videos within {window}",
         f"One address may ask about at most {guard.max_videos} different videos within "
         f"{window} ({guard.video_burst} at once), over at most {guard.max_sockets} connections "
-        f"({guard.socket_messages_per_minute} messages a minute each) or {http.per_address} "
+        f"({guard.socket_messages_per_minute} messages a minute each) or {guard.http_requests} "
         "HTTP requests. Asking again and again before an interval is over soon brings no new "
         f"peers. After {guard.breaches_before_block} refused requests the address is blocked for "
         f"{duration(guard.block_seconds)}. Counted in memory only, forgotten {window} after "

@@ -16,6 +16,7 @@ import os
 import random
 import re
 import time
+from collections import Counter
 from urllib.parse import quote_from_bytes
 
 import httpx
@@ -24,6 +25,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 CANDIDATE = re.compile(r"a=candidate:\S+ \d+ udp \d+ (\S+) \d+ typ host")
+FAILURE = re.compile(rb"14:failure reason(\d+):")
 OFFERS = 5  # what a browser sends per announce
 CRAWLER_OFFERS = 10  # the most the tracker accepts in one announce
 
@@ -64,6 +66,8 @@ class World:
         self.rng = random.Random(seed)
         self.active: set[tuple[str, bytes]] = set()
         self.joined: list[tuple[float, str, bytes]] = []  # (time, address, video)
+        self.requests = 0  # honest requests sent (announces, answers, socket upgrades)
+        self.refusals: Counter[str] = Counter()  # honest requests refused, by reason
 
     def pick(self) -> bytes:
         return self.rng.choices(self.videos, self.weights)[0]
@@ -88,10 +92,11 @@ async def web_peer(world: World, url: str, address: str, stop: asyncio.Event) ->
     peer_id = wire(b"-WW0208-" + os.urandom(6).hex().encode())
     while not stop.is_set():
         video, until = world.pick(), time.monotonic() + world.watch_seconds()
-        with contextlib.suppress(OSError, ConnectionClosed, InvalidStatus, TimeoutError):
+        world.requests += 1
+        try:
             async with connect(url, local_addr=(address, 0), compression=None) as socket:
                 world.join(address, video)
-                reader = asyncio.create_task(answer_offers(socket, address, peer_id))
+                reader = asyncio.create_task(answer_offers(world, socket, address, peer_id))
                 event: str | None = "started"
                 while not stop.is_set() and time.monotonic() < until:
                     message = {"action": "announce", "info_hash": wire(video),
@@ -99,20 +104,28 @@ async def web_peer(world: World, url: str, address: str, stop: asyncio.Event) ->
                                "offers": offers(OFFERS, address)}  # fmt: skip
                     if event:
                         message["event"] = event
+                    world.requests += 1
                     await socket.send(orjson.dumps(message).decode())
                     event = None
                     pause = world.interval * world.rng.uniform(0.95, 1.05)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), min(pause, until - time.monotonic()))
                 reader.cancel()
+        except InvalidStatus as refused:
+            world.refusals[f"upgrade refused ({refused.response.status_code})"] += 1
+        except (OSError, ConnectionClosed, TimeoutError):
+            pass
         world.leave(address, video)  # closing the page's socket leaves the swarm
         await asyncio.sleep(world.rng.uniform(1.0, 5.0))
 
 
-async def answer_offers(socket, address: str, peer_id: str) -> None:
+async def answer_offers(world: World, socket, address: str, peer_id: str) -> None:
     async for raw in socket:
         message = orjson.loads(raw)
-        if "offer" in message:
+        if "failure reason" in message:
+            world.refusals[message["failure reason"]] += 1
+        elif "offer" in message:
+            world.requests += 1
             await socket.send(orjson.dumps({
                 "action": "announce", "info_hash": message["info_hash"], "peer_id": peer_id,
                 "to_peer_id": message["peer_id"], "offer_id": message["offer_id"],
@@ -138,16 +151,28 @@ async def http_peer(world: World, url: str, address: str, stop: asyncio.Event) -
             while not stop.is_set() and time.monotonic() < until:
                 with contextlib.suppress(httpx.HTTPError):
                     query = announce_query(video, peer_id, event, 6881, 50)
-                    await client.get(f"{url}/tracker/announce?{query}")
+                    http_refusal(world, await client.get(f"{url}/tracker/announce?{query}"))
                 event = ""
                 pause = world.interval * world.rng.uniform(0.95, 1.05)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), min(pause, until - time.monotonic()))
             world.leave(address, video)
             with contextlib.suppress(httpx.HTTPError):
-                await client.get(f"{url}/tracker/announce?" + announce_query(
-                    video, peer_id, "stopped", 6881, 0))  # fmt: skip
+                http_refusal(world, await client.get(f"{url}/tracker/announce?" + announce_query(
+                    video, peer_id, "stopped", 6881, 0)))  # fmt: skip
             await asyncio.sleep(world.rng.uniform(1.0, 5.0))
+
+
+def http_refusal(world: World, reply: httpx.Response) -> None:
+    """Count an honest HTTP announce, and its failure reason if it was refused."""
+    world.requests += 1
+    found = FAILURE.search(reply.content)
+    if found:
+        start = found.end()
+        reason = reply.content[start : start + int(found.group(1))].decode(errors="replace")
+        world.refusals[reason] += 1
+    elif reply.status_code != 200:
+        world.refusals[f"HTTP {reply.status_code}"] += 1
 
 
 class Crawler:

@@ -594,7 +594,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--app",
         default=DEFAULT_APP,
         help="run peerveil's uvicorn directly with serve's arguments and this ASGI app "
-        "(e.g. bench.http_fastpath:application, a prototype)",
+        "(an experiment's variant of instance.asgi:application)",
     )
     parser.add_argument(
         "--uvicorn-args",

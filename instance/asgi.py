@@ -1,4 +1,5 @@
-"""ASGI entry point: Django for HTTP, the tracker's consumer for WebSocket, on one port."""
+"""ASGI entry point: the tracker's HTTP routes, then Django for HTTP; the tracker's consumer for
+WebSocket; on one port."""
 
 import gc
 import os
@@ -16,11 +17,14 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from adminpanel.swarm_history import start_sampling  # noqa: E402
+from tracker.http_app import TrackerHttp  # noqa: E402
 from tracker.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # The tracker's two HTTP routes are answered before Django's handler (its middleware
+        # chain cost 20 times the tracker's own work per announce).
+        "http": TrackerHttp(django_asgi_app),
         # No origin check: PeerTube embeds play on other sites and still use this tracker.
         "websocket": URLRouter(websocket_urlpatterns),
     }

@@ -57,7 +57,7 @@ class InstanceSettings(models.Model):
     )
     max_videos_at_once = models.PositiveIntegerField(
         "videos at once per address",
-        default=3,
+        default=2,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
     )
     max_sockets_per_address = models.PositiveIntegerField(

@@ -7,11 +7,11 @@ import bencode
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.core.cache import cache
 
 from instance.asgi import application
 from instance.models import InstanceSettings
 from tests.tracker_helpers import add_video, make_info_hash, peer_id
+from tests.tracker_http_client import SHELLS, shell_client
 from tracker.alarms import dispatcher
 from tracker.core.guard import REFUSED_BLOCKED, REFUSED_RATE, REFUSED_VIDEOS
 from tracker.models import Alarm
@@ -21,16 +21,21 @@ from tracker.sources import hashed, node_token
 pytestmark = pytest.mark.django_db(transaction=True)
 decode = bencode.Bencode(encoding=None).decode
 
+
+@pytest.fixture(params=SHELLS)
+def client(request, client):
+    """Every test runs through both adapters of the HTTP tracker (tests/tracker_http_client.py)."""
+    return shell_client(request.param, client)
+
+
 SPY = "127.61.23.45"
 VIEWER = "127.42.1.2"
 
 
 @pytest.fixture(autouse=True)
 def fresh_limits(fresh_tracker):
-    cache.clear()  # django-ratelimit's counters
     yield
     assert dispatcher.wait_idle()
-    cache.clear()
 
 
 def set_limits(**limits) -> None:
@@ -73,7 +78,9 @@ def test_announcing_one_video_again_and_again_is_limited_per_address_and_video(c
 
 
 def test_too_many_videos_are_refused_then_the_address_is_blocked_everywhere(client):
-    set_limits(max_videos_per_address=3, alarm_videos=3, breaches_before_block=2)
+    set_limits(
+        max_videos_per_address=3, max_videos_at_once=3, alarm_videos=3, breaches_before_block=2
+    )
     videos = [add_video(f"video {n}") for n in range(6)]
     assert [get(client, "announce", [v], SPY)[0] for v in videos[:3]] == [200] * 3
     assert get(client, "announce", [videos[3]], SPY) == (

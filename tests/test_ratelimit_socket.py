@@ -132,11 +132,14 @@ async def test_a_socket_without_a_client_address_still_counts_as_one_source():
     await first.disconnect()
 
 
-async def test_probing_unknown_infohashes_rings_an_alarm():
+async def test_probing_unknown_infohashes_rings_an_alarm_even_past_the_burst():
     spy = await open_socket(SPY)
-    for label in ("x", "y", "z"):
-        reply = await announce(spy, make_info_hash(f"never published {label}"))
-        assert reply["failure reason"] == "Unknown infoHash"
+    reasons = [
+        (await announce(spy, make_info_hash(f"never published {label}")))["failure reason"]
+        for label in ("x", "y", "z")
+    ]
+    # 2 new videos at once by default: the third is refused for that, but it still counts.
+    assert reasons == ["Unknown infoHash"] * 2 + [REFUSED_VIDEOS]
     await spy.disconnect()
     assert await sync_to_async(dispatcher.wait_idle)()
     kinds = [a.kind async for a in Alarm.objects.all()]

@@ -63,7 +63,7 @@ def test_a_viewer_playing_a_few_videos_for_hours_is_never_refused_nor_alarmed():
 
 
 def test_one_video_too_many_is_refused_and_the_ones_counted_stay_allowed():
-    guard = Guard(GuardConfig(max_videos=3, alarm_videos=10))
+    guard = Guard(GuardConfig(max_videos=3, video_burst=3, alarm_videos=10))
     assert [ask(guard, SPY, n, float(n)) for n in range(3)] == [None] * 3
     refused = ask(guard, SPY, 3, 3.0)
     assert refused.refusal == REFUSED_VIDEOS
@@ -83,13 +83,16 @@ def test_the_videos_alarm_rings_once_per_window_with_the_count():
     assert kinds(second) == [ALARM_VIDEOS] and second.refusal is None
 
 
-def test_new_videos_come_a_few_at_once_then_one_per_share_of_the_window():
-    guard = Guard(GuardConfig(max_videos=8, video_burst=3, alarm_videos=8))
-    assert [ask(guard, SPY, n, 0.0) for n in range(3)] == [None] * 3
-    assert ask(guard, SPY, 3, 0.0).refusal == REFUSED_VIDEOS
-    assert ask(guard, SPY, 3, 300 / 8) is None  # 8 per 300 s: one every 37.5 s
-    assert ask(guard, SPY, 4, 300 / 8 + 1).refusal == REFUSED_VIDEOS
-    assert ask(guard, VIEWER, 0, 0.0) is None
+def test_by_default_a_third_new_video_at_once_waits_for_a_slot_and_is_no_breach():
+    guard = Guard(GuardConfig())  # 2 new videos at once, then one per 300 s / 8 = 37.5 s
+    assert [ask(guard, VIEWER, n, 0.0) for n in range(2)] == [None] * 2
+    # Asked again and again, more often than the breaches before a block: refused, no block.
+    thirds = [ask(guard, VIEWER, 2, float(t)) for t in range(6)]
+    assert all(v.refusal == REFUSED_VIDEOS and not v.new_block and not v.alarms for v in thirds)
+    assert ask(guard, VIEWER, 2, 37.0).refusal == REFUSED_VIDEOS
+    assert ask(guard, VIEWER, 2, 37.5) is None  # the slot is free
+    assert ask(guard, VIEWER, 3, 38.0).refusal == REFUSED_VIDEOS  # the next one waits again
+    assert ask(guard, SPY, 0, 0.0) is None  # other sources are not touched
 
 
 def test_tabs_opened_together_wait_for_their_turn_without_a_step_towards_a_block():
@@ -215,10 +218,11 @@ def test_an_early_announce_past_the_threshold_is_answered_without_offers_or_peer
     assert kinds(verdict) == [ALARM_EARLY_ANNOUNCES]
 
 
-def test_asking_about_infohashes_the_instance_never_published_rings():
-    guard = Guard(GuardConfig(max_videos=50, alarm_videos=50, alarm_unknown_videos=2))
-    assert ask(guard, SPY, 5000, 0.0) is None
-    assert kinds(ask(guard, SPY, 5001, 1.0)) == [ALARM_UNKNOWN_VIDEOS]
+def test_asking_about_infohashes_the_instance_never_published_rings_even_when_refused():
+    guard = Guard(GuardConfig())  # rings at 3 unknown ones; only 2 new videos at once
+    assert [ask(guard, SPY, n, 0.0) for n in (5000, 5001)] == [None] * 2
+    third = ask(guard, SPY, 5002, 0.0)
+    assert third.refusal == REFUSED_VIDEOS and kinds(third) == [ALARM_UNKNOWN_VIDEOS]
     assert ask(guard, VIEWER, 1, 1.0) is None
 
 
@@ -236,7 +240,7 @@ def test_idle_sources_are_forgotten_but_blocked_ones_and_open_sockets_are_kept()
 
 
 def test_a_lowered_limit_applies_from_the_next_request():
-    guard = Guard(GuardConfig(max_videos=5))
+    guard = Guard(GuardConfig(max_videos=5, video_burst=5))
     for n in range(3):
         ask(guard, SPY, n, 0.0)
     guard.config = GuardConfig(max_videos=3, alarm_videos=3)

@@ -1,4 +1,5 @@
-"""The HTTP shell: /tracker/announce and /tracker/scrape, bencoded, with Django's test client."""
+"""The HTTP tracker: /tracker/announce and /tracker/scrape, bencoded, through Django's test client
+and through the ASGI route the served instance answers with."""
 
 import struct
 from urllib.parse import quote_from_bytes
@@ -9,11 +10,18 @@ import pytest
 
 from instance.models import P2PSetting
 from tests.tracker_helpers import add_video, peer_id
+from tests.tracker_http_client import SHELLS, shell_client
 from tracker.service import service
 
 pytestmark = pytest.mark.django_db
 # An independent bencode decoder that keeps every string as bytes, as a client sees them.
 decode = bencode.Bencode(encoding=None).decode
+
+
+@pytest.fixture(params=SHELLS)
+def client(request, client):
+    """Every test runs through both adapters of the HTTP tracker (tests/tracker_http_client.py)."""
+    return shell_client(request.param, client)
 
 
 @pytest.fixture(autouse=True)

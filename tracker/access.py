@@ -7,27 +7,20 @@ loaded again only after a change to a video, a file or the settings marks the ca
 
 import threading
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
 
 from instance.models import InstanceSettings, VideoFile
 from tracker.core import GuardConfig, TrackerConfig
+from tracker.models import PolicyVersion
 
 UNKNOWN_INFOHASH = "Unknown infoHash"
 P2P_DISABLED = "P2P is disabled for this video"
 # Signals mark the cache stale at once for changes made in this process; a change made by
-# another process (a management command, another server) is seen within this many seconds.
+# another process (a management command, another server) is seen within this many seconds:
+# the policy version (tracker.models.PolicyVersion) is read that often, the catalogue only
+# when the version moved.
 POLICY_MAX_AGE = 5.0
-
-
-@dataclass(frozen=True)
-class HttpLimits:
-    """The HTTP limits django-ratelimit enforces (tracker/http_limits.py), per window."""
-
-    per_address: int = 300
-    per_address_and_video: int = 100
-    window: int = 300
 
 
 def guard_config(row: InstanceSettings) -> GuardConfig:
@@ -45,14 +38,8 @@ def guard_config(row: InstanceSettings) -> GuardConfig:
         alarm_unknown_videos=row.alarm_unknown_videos,
         alarm_sockets=row.alarm_sockets,
         announce_interval=row.announce_interval,
-    )
-
-
-def http_limits(row: InstanceSettings) -> HttpLimits:
-    return HttpLimits(
-        per_address=row.max_http_requests_per_address,
-        per_address_and_video=row.max_http_announces_per_video,
-        window=row.guard_window,
+        http_requests=row.max_http_requests_per_address,
+        http_announces_per_video=row.max_http_announces_per_video,
     )
 
 
@@ -61,9 +48,10 @@ class TrackerPolicy:
         self._allowed: dict[bytes, bool] = {}
         self.config = TrackerConfig()
         self.guard_config = GuardConfig()
-        self.http_limits = HttpLimits()
         self._stale = True
         self._changes = 0  # counts mark_stale() calls, so one during a reload is not lost
+        self._loaded_changes = -1
+        self._version = -1  # PolicyVersion of the loaded table
         self._loaded_at = 0.0
         self._lock = threading.Lock()
 
@@ -84,6 +72,12 @@ class TrackerPolicy:
             # Readers in other threads keep the previous, complete table until the new one is
             # built: marking the cache fresh before loading let them see an empty table.
             changes = self._changes
+            version = PolicyVersion.current()
+            if version == self._version and changes == self._loaded_changes:
+                # Nothing changed anywhere: one indexed read instead of the whole catalogue.
+                self._loaded_at = time.monotonic()
+                self._stale = self._changes != changes
+                return
             row = InstanceSettings.load()
             files = VideoFile.objects.select_related("video").only("info_hash", "video__p2p")
             self._allowed = {
@@ -96,7 +90,7 @@ class TrackerPolicy:
                 max_message_bytes=settings.TRACKER_MAX_MESSAGE_BYTES,
             )
             self.guard_config = guard_config(row)
-            self.http_limits = http_limits(row)
+            self._version, self._loaded_changes = version, changes
             self._loaded_at = time.monotonic()
             self._stale = self._changes != changes
 

@@ -2,7 +2,8 @@
 
 Offers and answers are relayed in process, straight to the target consumer: a channel layer
 carries under 2k messages a second with drops (interop-notes). The core is called under one lock
-because the sync HTTP views run in a worker thread while the consumers run on the event loop.
+because a sync caller (the policy reload, the sampling thread, a view under WSGI) may run in
+another thread while the consumers and the HTTP shell run on the event loop.
 
 Sources (client addresses) are held in memory only: on the consumer while its socket is open and
 in the guard until a window after their last request. Alarms leave through tracker.alarms.
@@ -14,11 +15,11 @@ import threading
 import time
 
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 from django.utils import timezone
 
 from tracker.access import TrackerPolicy
 from tracker.core import Guard, GuardedTracker, InMemorySwarmStore, KindCounts, Tracker, Verdict
-from tracker.core.guard import REFUSED_RATE
 
 # How often silent peers, stale offers and idle sockets are swept.
 SWEEP_SECONDS = 15.0
@@ -51,8 +52,14 @@ class TrackerService:
         loop = asyncio.get_running_loop()
         reloading = self._reloading
         if reloading is None or reloading.done() or reloading.get_loop() is not loop:
-            reloading = self._reloading = asyncio.ensure_future(sync_to_async(self.apply_policy)())
+            reloading = self._reloading = asyncio.ensure_future(sync_to_async(self._reload)())
         await asyncio.shield(reloading)
+
+    def _reload(self) -> None:
+        # No request cycle runs here to recycle the reload thread's database connection:
+        # without this, one broken by a database restart would stay broken.
+        close_old_connections()
+        self.apply_policy()
 
     def apply_policy(self) -> None:
         """Reload the policy if a video or the settings changed; the core gets the new limits.
@@ -111,19 +118,16 @@ class TrackerService:
             self.gate.close_socket(getattr(consumer, "meter", None), now)
             self.tracker.handle_disconnect(consumer, now)
 
-    # HTTP (called from the views' worker thread)
+    # HTTP
 
     def admit_http(self, key: str | None):
-        """The guard's record of an HTTP request's source, and a refusal if it is blocked."""
+        """The guard's record of an HTTP request's source, counted, and a refusal if it is
+        blocked or over its request budget."""
         with self.lock:
-            return self.gate.admit_http(key, self.now())
-
-    def breach(self, source) -> Verdict:
-        """A request refused by django-ratelimit counts towards a block like any other."""
-        with self.lock:
-            verdict = self.guard.breach(source, REFUSED_RATE, self.now())
-        self.report(verdict, source.key)
-        return verdict
+            source, verdict = self.gate.admit_http(key, self.now())
+        if verdict is not None and (verdict.alarms or verdict.new_block):
+            self.report(verdict, key)
+        return source, verdict
 
     def http_announce(self, source, message) -> tuple[dict, Verdict | None]:
         with self.lock:

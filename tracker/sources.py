@@ -7,6 +7,7 @@ tests and a reloaded configuration apply at once.
 import hashlib
 import hmac
 import threading
+import time
 from datetime import UTC, date, datetime
 
 from django.conf import settings
@@ -26,14 +27,13 @@ NODE_HEADER = "X-Peerveil-Node"
 
 _keys: dict[date, bytes] = {}
 _keys_lock = threading.Lock()
+_node_tokens: dict[str, str] = {}
 
-
-def request_address(request) -> str | None:
-    return client_address(
-        request.META.get("REMOTE_ADDR"),
-        request.META.get("HTTP_X_FORWARDED_FOR"),
-        settings.TRUSTED_PROXIES,
-    )
+# source_of()'s memory: (direct, forwarded, settings ids) -> (address, guard key).
+ADDRESS_MEMORY_SECONDS = 60.0
+_SOURCES_MAX = 65536
+_sources: dict[tuple, tuple[str | None, str | None]] = {}
+_sources_cleared_at = 0.0
 
 
 def scope_address(scope) -> str | None:
@@ -47,14 +47,40 @@ def scope_address(scope) -> str | None:
     return client_address(client[0] if client else None, forwarded, settings.TRUSTED_PROXIES)
 
 
+def source_of(direct: str | None, forwarded_for: str | None) -> tuple[str | None, str | None]:
+    """The client address of an HTTP request and its guard key (None: exempt), remembered for
+    a minute: parsing them costs about 9 us, a tenth of a whole announce. Raw addresses held
+    here are forgotten with the whole table every ADDRESS_MEMORY_SECONDS."""
+    global _sources_cleared_at
+    trusted, exempt = settings.TRUSTED_PROXIES, settings.TRACKER_EXEMPT_NETWORKS
+    # The settings objects are part of the key: a changed setting (tests) misses the table.
+    cache_key = (direct, forwarded_for, id(trusted), id(exempt))
+    known = _sources.get(cache_key)
+    if known is not None:
+        return known
+    now = time.monotonic()
+    if now - _sources_cleared_at > ADDRESS_MEMORY_SECONDS or len(_sources) >= _SOURCES_MAX:
+        _sources.clear()
+        _sources_cleared_at = now
+    address = client_address(direct, forwarded_for, trusted)
+    known = _sources[cache_key] = (address, guard_key(address))
+    return known
+
+
 def node_token() -> str:
     """What this instance's own seeders (redundancy copies) send in NODE_HEADER: their
     announces for every copied video must not count as one address collecting swarms."""
-    return hmac.new(settings.SECRET_KEY.encode(), b"peerveil node", hashlib.sha256).hexdigest()
+    secret = settings.SECRET_KEY
+    token = _node_tokens.get(secret)
+    if token is None:
+        token = hmac.new(secret.encode(), b"peerveil node", hashlib.sha256).hexdigest()
+        _node_tokens.clear()
+        _node_tokens[secret] = token
+    return token
 
 
-def from_node(request) -> bool:
-    return hmac.compare_digest(request.headers.get(NODE_HEADER, ""), node_token())
+def is_node_token(value: str | None) -> bool:
+    return bool(value) and hmac.compare_digest(value, node_token())
 
 
 def guard_key(address: str | None) -> str | None:

@@ -3,7 +3,8 @@
 For a socket: the message rate (before parsing, so a flood costs little), then the videos it asks
 about (a refused announce joins no swarm and gets no offer relayed), then the early-announce
 detector (an announce that only resamples the swarm is answered without its offers relayed).
-For HTTP: the block, then the videos, then the same detector (no peers listed). Sources the
+For HTTP: the block and the request budget, then the announces of that video, then the videos,
+then the same detector (no peers listed). Sources the
 caller exempts (key None, meter None) go straight to the tracker.
 """
 
@@ -97,11 +98,12 @@ class GuardedTracker:
     # HTTP
 
     def admit_http(self, key: str | None, now: float) -> tuple[Source | None, Verdict | None]:
-        """The source of an HTTP request and, if it is blocked, the refusal."""
+        """The source of an HTTP request, counted; the refusal if it is blocked or over its
+        request budget. None for a source exempt from the guard (key None)."""
         if key is None:
             return None, None
         source = self.guard.source(key, now)
-        return source, self.guard.blocked(source, now)
+        return source, self.guard.http_request(source, now)
 
     def handle_http_announce(
         self, source: Source | None, message: HttpAnnounce, now: float, rng: random.Random
@@ -110,6 +112,9 @@ class GuardedTracker:
         if source is None:
             return tracker.handle_http_announce(message, now, rng), None
         info_hash = message.info_hash
+        verdict = self.guard.http_announce(source, info_hash, now)
+        if verdict is not None:
+            return http_failure(verdict.refusal), verdict
         verdict = self.guard.request_videos(source, (info_hash,), self.known, now)
         if verdict is not None and verdict.refusal is not None:
             return http_failure(verdict.refusal), verdict

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .guard_state import SocketMeter, Source
+from .windows import TokenBucket
 
 ALARM_VIDEOS = "videos"
 ALARM_EARLY_ANNOUNCES = "early-announces"
@@ -31,6 +32,8 @@ REFUSED_BLOCKED = "blocked after repeated breaches of the request limits, try ag
 # Sampling announces remembered per socket (or per HTTP source) for the early-announce detector;
 # older ones are forgotten first. A browser plays one or a few videos per socket.
 _ANNOUNCES_REMEMBERED = 64
+# Per-video HTTP announce counters kept per source (the video limit refuses far fewer).
+_HTTP_VIDEOS_REMEMBERED = 64
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,9 @@ class GuardConfig:
 
     window: float = 300.0
     max_videos: int = 8
-    # New videos at once; then one per window / max_videos. A viewer opens a few tabs at most,
-    # a crawler asks about everything at once and is refused from the fourth video on.
-    video_burst: int = 3
+    # New videos at once, then one per window / max_videos (37.5 s): a crawler is refused from
+    # the third on; a viewer's third tab plays over HTTP until then, and that is no breach.
+    video_burst: int = 2
     max_sockets: int = 16
     socket_messages_per_minute: int = 120
     source_messages_per_minute: int = 600
@@ -54,6 +57,12 @@ class GuardConfig:
     alarm_unknown_videos: int = 3
     alarm_sockets: int = 8
     announce_interval: float = 120.0
+    # HTTP requests per source and window, and announces of one video per source and window.
+    # A classic client announces each torrent once per interval (2 or 3 times in 300 s), so
+    # 100 of one video is only a crawler re-sampling a swarm; 300 in all leaves room for a
+    # seedbox announcing its torrents.
+    http_requests: int = 300
+    http_announces_per_video: int = 100
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
@@ -142,6 +151,31 @@ class Guard:
             return self.breach(source, REFUSED_RATE, now)
         return None
 
+    # HTTP requests
+
+    def http_request(self, source: Source, now: float) -> Verdict | None:
+        """Count one HTTP request of the source; refused if blocked or over its budget."""
+        if source.blocked_until > now:
+            return Verdict(REFUSED_BLOCKED, source.blocked_until)
+        capacity = self.config.http_requests
+        if not source.http_bucket.take(capacity, capacity / self.config.window, now):
+            return self.breach(source, REFUSED_RATE, now)
+        return None
+
+    def http_announce(self, source: Source, info_hash: bytes, now: float) -> Verdict | None:
+        """Count one HTTP announce of a video by the source; refused over its budget."""
+        capacity = self.config.http_announces_per_video
+        buckets = source.http_videos
+        bucket = buckets.get(info_hash)
+        if bucket is None:
+            if len(buckets) >= _HTTP_VIDEOS_REMEMBERED:
+                # The oldest first; a source cannot be served more videos than this anyway.
+                del buckets[next(iter(buckets))]
+            bucket = buckets[info_hash] = TokenBucket(capacity, now)
+        if not bucket.take(capacity, capacity / self.config.window, now):
+            return self.breach(source, REFUSED_RATE, now)
+        return None
+
     # Requests about videos
 
     def request_videos(
@@ -177,6 +211,13 @@ class Guard:
             asked = len(source.videos) + len(refused)
             if asked >= config.alarm_videos:
                 verdict = self._alarm(source, ALARM_VIDEOS, asked, now, verdict)
+            if not known(info_hash):
+                # Asking about infohashes this instance never published is probing, even refused.
+                unknown = source.unknown
+                if unknown.room(now, window, config.alarm_unknown_videos):
+                    unknown.put(info_hash, now)
+                if len(unknown) >= config.alarm_unknown_videos:
+                    verdict = self._alarm(source, ALARM_UNKNOWN_VIDEOS, len(unknown), now, verdict)
             if not allowed:
                 if asked > config.max_videos:
                     return self.breach(source, REFUSED_VIDEOS, now, verdict)
@@ -185,13 +226,6 @@ class Guard:
                 verdict = verdict or Verdict()
                 verdict.refusal = REFUSED_VIDEOS
                 return verdict
-            if not known(info_hash):
-                # Asking about infohashes this instance never published is probing.
-                unknown = source.unknown
-                if unknown.room(now, window, config.alarm_unknown_videos):
-                    unknown.put(info_hash, now)
-                if len(unknown) >= config.alarm_unknown_videos:
-                    verdict = self._alarm(source, ALARM_UNKNOWN_VIDEOS, len(unknown), now, verdict)
         return verdict
 
     def sample(

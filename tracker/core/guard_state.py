@@ -15,6 +15,8 @@ class Source:
         "key",
         "sockets",
         "bucket",
+        "http_bucket",
+        "http_videos",
         "videos",
         "new_videos",
         "refused_videos",
@@ -31,6 +33,8 @@ class Source:
         self.key = key
         self.sockets = 0
         self.bucket = TokenBucket(config.source_messages_per_minute, now)
+        self.http_bucket = TokenBucket(config.http_requests, now)
+        self.http_videos: dict[bytes, TokenBucket] = {}  # info_hash -> HTTP announces
         self.videos = DistinctWindow()
         self.new_videos = TokenBucket(config.video_burst, now)
         self.refused_videos = DistinctWindow()

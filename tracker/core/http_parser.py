@@ -7,6 +7,7 @@ binary, not UTF-8, so a text-decoding query parser would corrupt them.
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 from .config import HARD_MAX_PEERS, TrackerConfig
 from .message_types import (
@@ -110,6 +111,11 @@ def _read_number(params: dict[bytes, bytes], key: bytes, default: int | None) ->
 
 
 def _normalise_ip(ip: str) -> str:
+    try:
+        # The common case, in C: a dotted quad (inet_pton refuses leading zeros, as ipaddress).
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, ip))
+    except (OSError, TypeError, ValueError):
+        pass
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:

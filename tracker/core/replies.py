@@ -26,6 +26,15 @@ def http_failure(reason: str) -> dict:
     return {"failure reason": reason}
 
 
+_COMPACT_IPV4 = 6
+
+
+def compact_peer(ip: str, port: int) -> bytes:
+    """BEP 23: 4-byte address + 2-byte port, network order; BEP 7: 16 + 2 for `peers6`."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    return socket.inet_pton(family, ip) + port.to_bytes(2, "big")
+
+
 def http_peers(peers: list[Peer], compact: bool, no_peer_id: bool) -> dict:
     """The `peers` (and `peers6`) entries of an HTTP announce reply."""
     if not compact:
@@ -40,12 +49,8 @@ def http_peers(peers: list[Peer], compact: bool, no_peer_id: bool) -> dict:
     ipv4: list[bytes] = []
     ipv6: list[bytes] = []
     for peer in peers:
-        port = peer.port.to_bytes(2, "big")
-        # BEP 23: 4-byte address + 2-byte port, network order; BEP 7: 16 + 2 in `peers6`.
-        if ":" in peer.ip:
-            ipv6.append(socket.inet_pton(socket.AF_INET6, peer.ip) + port)
-        else:
-            ipv4.append(socket.inet_pton(socket.AF_INET, peer.ip) + port)
+        packed = peer.compact or compact_peer(peer.ip, peer.port)
+        (ipv4 if len(packed) == _COMPACT_IPV4 else ipv6).append(packed)
     reply: dict = {"peers": b"".join(ipv4)}
     if ipv6:
         reply["peers6"] = b"".join(ipv6)

@@ -23,6 +23,9 @@ class Peer:
     port: int | None
     left: int | None  # None: unknown (no metadata yet), which counts as incomplete
     last_seen: float
+    # HTTP peers only: address and port as a compact reply lists them (replies.compact_peer),
+    # packed once per announce rather than once per reply that lists the peer.
+    compact: bytes = b""
 
     @property
     def seeder(self) -> bool:
@@ -126,6 +129,10 @@ class _Swarm:
         size = len(ids)
         if k <= 0 or size == 0:
             return []
+        peers = self.peers
+        if size <= k:
+            # Everyone is listed: no draw needed (and the order carries nothing a client uses).
+            return [peers[peer_id] for peer_id in ids if peer_id != exclude]
         # One index more than needed so that dropping `exclude` still leaves k when possible.
         picked = [ids[i] for i in rng.sample(range(size), min(k + 1, size))]
         return [self.peers[peer_id] for peer_id in picked if peer_id != exclude][:k]

@@ -23,7 +23,7 @@ from .message_types import (
     wire_id,
 )
 from .pending_offers import PendingOffers
-from .replies import http_failure, http_peers, web_failure
+from .replies import compact_peer, http_failure, http_peers, web_failure
 from .swarm import Peer, SwarmStore
 from .web_parser import parse_web_message
 
@@ -242,7 +242,8 @@ class Tracker:
             return self._http_reply(info_hash, [], message)
         if message.event == EVENT_COMPLETED and mine and not existing.seeder:
             self.store.record_completed(info_hash)
-        peer = Peer(peer_id, None, message.ip, message.port, message.left, now)
+        ip, port = message.ip, message.port
+        peer = Peer(peer_id, None, ip, port, message.left, now, compact_peer(ip, port))
         self.store.put(info_hash, peer)
         wanted = self.config.max_peers_per_reply
         if message.numwant is not None:

@@ -1,0 +1,45 @@
+"""The tracker's cached policy: a change made by another process is seen through the policy
+version, and an unchanged catalogue costs one small query, not a reload of every file."""
+
+import pytest
+
+from instance.models import P2PSetting, Video
+from tests.tracker_helpers import add_video
+from tracker.access import P2P_DISABLED, POLICY_MAX_AGE, TrackerPolicy
+from tracker.models import PolicyVersion
+
+pytestmark = pytest.mark.django_db
+
+
+def aged(policy: TrackerPolicy) -> TrackerPolicy:
+    policy._loaded_at -= POLICY_MAX_AGE + 1
+    assert policy.stale
+    return policy
+
+
+def test_an_unchanged_catalogue_is_checked_with_one_query(django_assert_num_queries):
+    info_hash = add_video("steady")
+    policy = TrackerPolicy()
+    policy.refresh()
+    assert policy.access(info_hash) is None
+    with django_assert_num_queries(1):
+        aged(policy).refresh()
+    assert not policy.stale and policy.access(info_hash) is None
+
+
+def test_a_change_committed_by_another_process_is_loaded_once_the_cache_is_old():
+    info_hash = add_video("elsewhere")
+    policy = TrackerPolicy()
+    policy.refresh()
+    # What another process does: its save's signal bumps the version with the change.
+    Video.objects.update(p2p=P2PSetting.OFF)
+    PolicyVersion.bump()
+    assert policy.access(info_hash) is None  # not before the cache is old
+    aged(policy).refresh()
+    assert policy.access(info_hash) == P2P_DISABLED
+
+
+def test_saving_a_video_bumps_the_policy_version():
+    before = PolicyVersion.current()
+    add_video("saved")
+    assert PolicyVersion.current() > before
