@@ -5,7 +5,7 @@ import pytest
 
 from instance.models import P2PSetting, Video
 from tests.tracker_helpers import add_video
-from tracker.access import P2P_DISABLED, POLICY_MAX_AGE, TrackerPolicy
+from tracker.access import FULL_RELOAD_SECONDS, P2P_DISABLED, POLICY_MAX_AGE, TrackerPolicy
 from tracker.models import PolicyVersion
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,23 @@ def test_a_change_committed_by_another_process_is_loaded_once_the_cache_is_old()
     assert policy.access(info_hash) == P2P_DISABLED
 
 
-def test_saving_a_video_bumps_the_policy_version():
+def test_saving_a_video_bumps_the_policy_version_once_committed(
+    django_capture_on_commit_callbacks,
+):
     before = PolicyVersion.current()
-    add_video("saved")
+    with django_capture_on_commit_callbacks(execute=True):
+        add_video("saved")
+        assert PolicyVersion.current() == before  # the row is not locked during the change
     assert PolicyVersion.current() > before
+
+
+def test_a_change_written_without_save_is_loaded_by_the_periodic_full_reload():
+    info_hash = add_video("console")
+    policy = TrackerPolicy()
+    policy.refresh()
+    Video.objects.update(p2p=P2PSetting.OFF)  # no signal, no version bump
+    aged(policy).refresh()
+    assert policy.access(info_hash) is None
+    policy._fully_loaded_at -= FULL_RELOAD_SECONDS
+    aged(policy).refresh()
+    assert policy.access(info_hash) == P2P_DISABLED

@@ -24,12 +24,16 @@ class AsgiClient:
     def get(self, path: str, REMOTE_ADDR: str = "127.0.0.1", **meta) -> AsgiResponse:
         return self.request("GET", path, REMOTE_ADDR, **meta)
 
-    def request(self, method: str, path: str, remote_addr: str = "127.0.0.1", **meta):
+    def request(
+        self, method: str, path: str, remote_addr: str = "127.0.0.1", raw_headers=(), **meta
+    ):
+        """raw_headers: (name, value) byte pairs sent as they are, repeated names included."""
         headers = [
             (name[5:].lower().replace("_", "-").encode(), str(value).encode("latin-1"))
             for name, value in meta.items()
             if name.startswith("HTTP_")
         ]
+        headers += list(raw_headers)
         headers.append((b"host", b"testserver"))  # what the test client sends
         communicator = HttpCommunicator(application, method, path, headers=headers)
         # HttpCommunicator re-encodes the query as UTF-8: keep the raw, percent-encoded one.

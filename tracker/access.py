@@ -21,6 +21,9 @@ P2P_DISABLED = "P2P is disabled for this video"
 # the policy version (tracker.models.PolicyVersion) is read that often, the catalogue only
 # when the version moved.
 POLICY_MAX_AGE = 5.0
+# The catalogue is reloaded at least this often, version or not: a safety net for rows written
+# without save() (QuerySet.update, a migration, a database console).
+FULL_RELOAD_SECONDS = 300.0
 
 
 def guard_config(row: InstanceSettings) -> GuardConfig:
@@ -53,6 +56,7 @@ class TrackerPolicy:
         self._loaded_changes = -1
         self._version = -1  # PolicyVersion of the loaded table
         self._loaded_at = 0.0
+        self._fully_loaded_at = -FULL_RELOAD_SECONDS
         self._lock = threading.Lock()
 
     @property
@@ -73,9 +77,14 @@ class TrackerPolicy:
             # built: marking the cache fresh before loading let them see an empty table.
             changes = self._changes
             version = PolicyVersion.current()
-            if version == self._version and changes == self._loaded_changes:
+            now = time.monotonic()
+            if (
+                version == self._version
+                and changes == self._loaded_changes
+                and now - self._fully_loaded_at < FULL_RELOAD_SECONDS
+            ):
                 # Nothing changed anywhere: one indexed read instead of the whole catalogue.
-                self._loaded_at = time.monotonic()
+                self._loaded_at = now
                 self._stale = self._changes != changes
                 return
             row = InstanceSettings.load()
@@ -91,7 +100,7 @@ class TrackerPolicy:
             )
             self.guard_config = guard_config(row)
             self._version, self._loaded_changes = version, changes
-            self._loaded_at = time.monotonic()
+            self._loaded_at = self._fully_loaded_at = now
             self._stale = self._changes != changes
 
     def allowed(self) -> set[bytes]:

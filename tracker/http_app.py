@@ -5,7 +5,8 @@ handler: its middleware chain hopped to a thread for every sync middleware, abou
 announce against the 0.1 ms of the whole tracker work (bench/tracker_bench.py). What that chain
 would add to a bencoded text/plain body read by BitTorrent clients is only headers that mean
 nothing to them (X-Frame-Options, Referrer-Policy, COOP); X-Content-Type-Options is kept.
-Every other request goes to Django unchanged.
+Nor is the Host header checked against ALLOWED_HOSTS: it guards pages that build links from
+it, and no tracker reply does. Every other request goes to Django unchanged.
 """
 
 from tracker import http_shell

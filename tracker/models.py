@@ -111,14 +111,18 @@ class PolicyVersion(models.Model):
     settings (tracker/signals.py). Every tracker process compares it every few seconds and
     reloads its table of infohashes only when it moved: a full reload of a 1,000-video
     catalogue held the event loop for 11 ms, a 100,000-video one would hold it for a second.
-    Code that writes those rows without save() (QuerySet.update) must call bump() itself."""
+    Code that writes those rows without save() (QuerySet.update) should call bump() itself;
+    otherwise the change is seen at the next full reload (tracker.access.FULL_RELOAD_SECONDS)."""
 
     version = models.PositiveBigIntegerField(default=0)
 
     @classmethod
     def bump(cls) -> None:
-        if not cls.objects.filter(pk=1).update(version=models.F("version") + 1):
-            cls.objects.get_or_create(pk=1, defaults={"version": 1})
+        if cls.objects.filter(pk=1).update(version=models.F("version") + 1):
+            return
+        _, created = cls.objects.get_or_create(pk=1, defaults={"version": 1})
+        if not created:  # another process created it meanwhile: count this change too
+            cls.objects.filter(pk=1).update(version=models.F("version") + 1)
 
     @classmethod
     def current(cls) -> int:

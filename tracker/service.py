@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from tracker.access import TrackerPolicy
 from tracker.core import Guard, GuardedTracker, InMemorySwarmStore, KindCounts, Tracker, Verdict
+from tracker.sources import forget_addresses
 
 # How often silent peers, stale offers and idle sockets are swept.
 SWEEP_SECONDS = 15.0
@@ -181,6 +182,7 @@ class TrackerService:
             now = self.now()
             self.tracker.expire(now)
             self.guard.expire(now)
+        forget_addresses(now)
 
     def swarm_counts(self) -> dict[bytes, KindCounts]:
         """Peers per kind of every swarm that has any: counts only, for the admin overview."""

@@ -29,7 +29,7 @@ _keys: dict[date, bytes] = {}
 _keys_lock = threading.Lock()
 _node_tokens: dict[str, str] = {}
 
-# source_of()'s memory: (direct, forwarded, settings ids) -> (address, guard key).
+# source_of()'s memory: (direct address, settings ids) -> (address, guard key).
 ADDRESS_MEMORY_SECONDS = 60.0
 _SOURCES_MAX = 65536
 _sources: dict[tuple, tuple[str | None, str | None]] = {}
@@ -48,23 +48,37 @@ def scope_address(scope) -> str | None:
 
 
 def source_of(direct: str | None, forwarded_for: str | None) -> tuple[str | None, str | None]:
-    """The client address of an HTTP request and its guard key (None: exempt), remembered for
-    a minute: parsing them costs about 9 us, a tenth of a whole announce. Raw addresses held
-    here are forgotten with the whole table every ADDRESS_MEMORY_SECONDS."""
+    """The client address of an HTTP request and its guard key (None: exempt).
+
+    Parsing them costs about 9 us, a tenth of a whole announce, so they are remembered per
+    direct peer; the table and its raw addresses are dropped every ADDRESS_MEMORY_SECONDS
+    (checked on every call and by the sweeper, forget_addresses). Only the direct address is
+    a key: a header the client writes must not grow the table. Behind trusted proxies every
+    request is parsed."""
     global _sources_cleared_at
     trusted, exempt = settings.TRUSTED_PROXIES, settings.TRACKER_EXEMPT_NETWORKS
-    # The settings objects are part of the key: a changed setting (tests) misses the table.
-    cache_key = (direct, forwarded_for, id(trusted), id(exempt))
-    known = _sources.get(cache_key)
-    if known is not None:
-        return known
+    if forwarded_for is not None and trusted:
+        address = client_address(direct, forwarded_for, trusted)
+        return address, guard_key(address)
     now = time.monotonic()
     if now - _sources_cleared_at > ADDRESS_MEMORY_SECONDS or len(_sources) >= _SOURCES_MAX:
         _sources.clear()
         _sources_cleared_at = now
-    address = client_address(direct, forwarded_for, trusted)
-    known = _sources[cache_key] = (address, guard_key(address))
+    # The settings objects are part of the key: a changed setting (tests) misses the table.
+    cache_key = (direct, id(trusted), id(exempt))
+    known = _sources.get(cache_key)
+    if known is None:
+        address = client_address(direct, None, trusted)
+        known = _sources[cache_key] = (address, guard_key(address))
     return known
+
+
+def forget_addresses(now: float) -> None:
+    """Drop source_of()'s table once it is ADDRESS_MEMORY_SECONDS old, traffic or not."""
+    global _sources_cleared_at
+    if now - _sources_cleared_at > ADDRESS_MEMORY_SECONDS:
+        _sources.clear()
+        _sources_cleared_at = now
 
 
 def node_token() -> str:
@@ -80,7 +94,8 @@ def node_token() -> str:
 
 
 def is_node_token(value: str | None) -> bool:
-    return bool(value) and hmac.compare_digest(value, node_token())
+    # As bytes: compare_digest raises TypeError on non-ASCII text, which a client may send.
+    return bool(value) and hmac.compare_digest(value.encode("latin-1"), node_token().encode())
 
 
 def guard_key(address: str | None) -> str | None:

@@ -131,8 +131,11 @@ class _Swarm:
             return []
         peers = self.peers
         if size <= k:
-            # Everyone is listed: no draw needed (and the order carries nothing a client uses).
-            return [peers[peer_id] for peer_id in ids if peer_id != exclude]
+            # Everyone is listed, in a random order: the list's order is the order of joining,
+            # and clients that connect in listed order would all pile onto the oldest peers.
+            listed = [peers[peer_id] for peer_id in ids if peer_id != exclude]
+            rng.shuffle(listed)
+            return listed
         # One index more than needed so that dropping `exclude` still leaves k when possible.
         picked = [ids[i] for i in rng.sample(range(size), min(k + 1, size))]
         return [self.peers[peer_id] for peer_id in picked if peer_id != exclude][:k]
