@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 
 
 class GcRecorder:
@@ -36,6 +37,8 @@ class GcRecorder:
         self.pauses: list[tuple[int, float, float]] = []  # (generation, seconds, at)
         self.policy: list[tuple[float, float]] = []  # (at, seconds)
         self.census: list[tuple[float, list[int]]] = []
+        self.young: list[tuple[float, int, list]] = []
+        self.options: list[str] = []
 
     def __call__(self, phase: str, info: dict) -> None:
         if phase == "start":
@@ -50,6 +53,15 @@ class GcRecorder:
         while True:
             counts = [len(gc.get_objects(generation)) for generation in (0, 1, 2)]
             self.census.append((time.monotonic(), counts))
+            young = gc.get_objects(0) + gc.get_objects(1)
+            # A young container is traversed whole by every young collection.
+            sized = sorted(
+                ((len(o), type(o).__qualname__) for o in young if hasattr(o, "__len__")),
+                reverse=True,
+            )[:5]
+            referents = sum(len(gc.get_referents(o)) for o in young)
+            self.young.append((time.monotonic(), referents, sized))
+            del young
             time.sleep(5.0)
 
     def trace_policy(self) -> None:
@@ -88,6 +100,9 @@ class GcRecorder:
             "policy_max_ms": 1000 * max((seconds for _, seconds in self.policy), default=0.0),
             "policy": [{"at": at, "ms": 1000 * seconds} for at, seconds in self.policy[:5000]],
             "census": [{"at": at, "tracked": counts} for at, counts in self.census],
+            "young": self.young,
+            "options": self.options,
+            "garbage": Counter(type(o).__qualname__ for o in gc.garbage).most_common(20),
         }
 
 
@@ -95,15 +110,21 @@ def main() -> None:
     args = sys.argv[1:]
     split = args.index("--") if "--" in args else len(args)
     options, uvicorn_args = args[:split], args[split + 1 :]
-    if "--threshold" in options:
-        # N (the youngest generation's) or N/M/K (all three, as gc.set_threshold takes them).
-        given = [int(n) for n in options[options.index("--threshold") + 1].split("/")]
-        gc.set_threshold(*given, *gc.get_threshold()[len(given) :])
     recorder = GcRecorder()
+    recorder.options = options
 
     def after_start() -> None:
         # uvicorn has imported the app and Django has loaded by now.
         recorder.trace_policy()
+        if "--threshold" in options:
+            # After start-up: instance/asgi.py sets its own thresholds when it is imported.
+            # N (the youngest generation's) or N/M/K (all three, as gc.set_threshold takes them).
+            given = [int(n) for n in options[options.index("--threshold") + 1].split("/")]
+            gc.set_threshold(*given, *gc.get_threshold()[len(given) :])
+        if "--garbage" in options:
+            # Keep what the collector finds unreachable, to count its types at the end: what
+            # the server leaves in reference cycles is what makes young collections slow.
+            gc.set_debug(gc.DEBUG_SAVEALL)
         if "--freeze" in options:
             # What is alive now lives as long as the process: out of the collector's reach.
             gc.freeze()

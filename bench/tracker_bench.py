@@ -264,7 +264,7 @@ class PeerveilGcProbe(PeerveilUvicorn):
         self.name += f"[gc {mode}]"
         self.options: list[str] = []
         for part in mode.split(","):
-            if part in ("freeze", "disable", "census"):
+            if part in ("freeze", "disable", "census", "garbage"):
                 self.options.append(f"--{part}")
             elif part.startswith("threshold="):
                 self.options += ["--threshold", part.split("=", 1)[1]]
@@ -531,6 +531,11 @@ def diagnosis(result: dict) -> str:
         f"  apply_policy: {gc_summary['policy_calls']:,} calls, "
         f"{gc_summary['policy_seconds']:.2f} s in all, longest {gc_summary['policy_max_ms']:.1f} ms"
     )
+    for at, referents, sized in gc_summary.get("young", []):
+        lines.append(f"  young objects at {at:.0f}: {referents:,} referents; largest {sized}")
+    if "garbage" in gc_summary and "--garbage" in gc_summary.get("options", []):
+        found = gc_summary["garbage"] or "none (collections free nothing: their cost is traversal)"
+        lines.append(f"  cyclic garbage by type: {found}")
     for census in gc_summary.get("census", []):
         lines.append(
             f"  tracked objects (gen0, gen1, gen2) at {census['at']:.0f}: {census['tracked']}"

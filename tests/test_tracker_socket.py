@@ -251,3 +251,17 @@ async def test_a_silent_socket_is_closed_after_the_idle_timeout():
     closed = await quiet.receive_output(timeout=1)
     assert closed["type"] == "websocket.close"
     assert service.tracker.stats()["web_peers"] == 0 and not service.sockets
+
+
+@pytest.mark.parametrize("path", ["/tracker/socket/", "/tracker/other", "/"])
+async def test_an_upgrade_anywhere_but_the_tracker_socket_is_refused(path):
+    communicator = WebsocketCommunicator(application, path)
+    connected, _ = await communicator.connect()
+    assert not connected
+    assert not service.sockets
+
+
+async def test_the_tracker_socket_takes_any_query_string():
+    communicator = await connect("/tracker/socket?client=3")
+    assert len(service.sockets) == 1
+    await communicator.disconnect()

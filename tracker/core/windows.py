@@ -38,10 +38,14 @@ class RecentEvents:
     __slots__ = ("_times",)
 
     def __init__(self) -> None:
-        self._times: deque[float] = deque()
+        # Created at the first event: an empty deque is 600 bytes, and most sources of the
+        # guard (one per client address) never breach a limit or announce early.
+        self._times: deque[float] | None = None
 
     def add(self, now: float, limit: int, window: float) -> int:
         times = self._times
+        if times is None:
+            times = self._times = deque()
         times.append(now)
         while len(times) > limit:
             times.popleft()
@@ -51,7 +55,7 @@ class RecentEvents:
         return len(times)
 
     def clear(self) -> None:
-        self._times.clear()
+        self._times = None
 
 
 class DistinctWindow:
