@@ -63,8 +63,12 @@ class DistinctWindow:
 
     __slots__ = ("_seen",)
 
+    # Shared by every window with nothing in it; put() gives a window its own. Most sources
+    # never ask about an unknown or a refused video: their windows for those stay this one.
+    _EMPTY: OrderedDict[bytes, float] = OrderedDict()
+
     def __init__(self) -> None:
-        self._seen: OrderedDict[bytes, float] = OrderedDict()
+        self._seen = self._EMPTY
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -88,6 +92,8 @@ class DistinctWindow:
 
     def put(self, key: bytes, now: float) -> int:
         """Count a new key (the caller checked room()); returns how many are counted."""
+        if self._seen is self._EMPTY:
+            self._seen = OrderedDict()
         self._seen[key] = now
         return len(self._seen)
 
