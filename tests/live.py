@@ -25,6 +25,7 @@ class LiveInstance:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # PEERVEIL_* for this instance
 
     @property
     def url(self) -> str:
@@ -45,6 +46,7 @@ class LiveInstance:
             PEERVEIL_TRACKER_TEST_PAGE="1",
             DJANGO_SETTINGS_MODULE="instance.settings",
         )
+        env.update(self.settings)
         env.update(extra)
         return env
 

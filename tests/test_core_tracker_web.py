@@ -168,6 +168,16 @@ def test_offers_fan_out_to_distinct_random_web_peers_capped_at_max_peers_per_rep
     assert out[0][0] == "conn-a" and "interval" in out[0][1]
 
 
+@pytest.mark.parametrize(("config", "relayed"), [({}, 5), ({"max_relayed_offers": 8}, 8)])
+def test_an_announce_carrying_more_offers_than_webtorrent_makes_has_five_relayed(config, relayed):
+    world = World(**config)
+    for n in range(30):
+        world.announce(f"conn-{n}", pid(str(n)))
+    out = world.announce("conn-a", pid("a"), offers=10)  # accepted: the parser allows 10
+    assert "failure reason" not in out[0][1]
+    assert len(offers_in(out)) == relayed
+
+
 def test_offer_recipients_change_from_one_announce_to_the_next():
     world = World()
     for n in range(30):

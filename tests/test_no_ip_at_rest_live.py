@@ -207,10 +207,11 @@ def test_known_addresses_leave_no_trace_after_traffic_alarms_and_blocks(tmp_path
         hook.shutdown()
 
     # What the spies met: refusals with reasons, then blocks (sockets closed, 403 upgrades).
-    # 2 new videos at once, then refused (the third unknown one still rings), 8 in all, then
-    # 5 breaches block.
-    assert seen["ws_reasons"][:12] == ["Unknown infoHash"] * 2 + [REFUSED_VIDEOS] * 10
-    assert set(seen["ws_reasons"][12:]) == {REFUSED_BLOCKED}  # until the socket is closed
+    # Unknown infohashes are refused as such (and ring) without taking a video slot; then 2
+    # new videos at once, the rest refused, 8 asked about in all, then 5 breaches block.
+    reasons = ["Unknown infoHash"] * 3 + [None] * 2 + [REFUSED_VIDEOS] * 10
+    assert seen["ws_reasons"][:15] == reasons
+    assert set(seen["ws_reasons"][15:]) == {REFUSED_BLOCKED}  # until the socket is closed
     assert seen["ws_close"] == 1008 and seen["ws_reconnect"] == 403 and seen["ws_spy_http"] == 403
     assert seen["http_spy"] == [200] * 2 + [429] * 10 + [403] * 4
     assert seen["socket_spy"] == 403 and seen["early_spy"] == [200] * 12

@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 
 from instance.asgi import application
 from instance.models import InstanceSettings
-from tests.tracker_helpers import add_video, make_info_hash, peer_id
+from tests.tracker_helpers import add_video, peer_id
 from tests.tracker_http_client import SHELLS, shell_client
 from tracker.alarms import dispatcher
 from tracker.core.guard import REFUSED_BLOCKED, REFUSED_RATE, REFUSED_VIDEOS
@@ -105,8 +105,9 @@ async def test_an_address_blocked_over_http_cannot_open_a_socket_either(client):
     await sync_to_async(set_limits)(
         max_videos_per_address=1, max_videos_at_once=1, alarm_videos=1, breaches_before_block=1
     )
-    await sync_to_async(get)(client, "announce", [make_info_hash("a")], SPY)
-    status, reply = await sync_to_async(get)(client, "announce", [make_info_hash("b")], SPY)
+    first, second = await sync_to_async(add_video)("a"), await sync_to_async(add_video)("b")
+    await sync_to_async(get)(client, "announce", [first], SPY)
+    status, reply = await sync_to_async(get)(client, "announce", [second], SPY)
     assert status == 403
     socket = WebsocketCommunicator(application, "/tracker/socket")
     socket.scope["client"] = (SPY, 4242)

@@ -132,14 +132,16 @@ async def test_a_socket_without_a_client_address_still_counts_as_one_source():
     await first.disconnect()
 
 
-async def test_probing_unknown_infohashes_rings_an_alarm_even_past_the_burst():
+async def test_probing_unknown_infohashes_rings_an_alarm_and_takes_no_video_slot():
     spy = await open_socket(SPY)
     reasons = [
         (await announce(spy, make_info_hash(f"never published {label}")))["failure reason"]
         for label in ("x", "y", "z")
     ]
-    # 2 new videos at once by default: the third is refused for that, but it still counts.
-    assert reasons == ["Unknown infoHash"] * 2 + [REFUSED_VIDEOS]
+    # More than the 2 new videos at once of the defaults: unknown ones take no slot.
+    assert reasons == ["Unknown infoHash"] * 3
+    published = await sync_to_async(add_video)("published after the probes")
+    assert "failure reason" not in await announce(spy, published)
     await spy.disconnect()
     assert await sync_to_async(dispatcher.wait_idle)()
     kinds = [a.kind async for a in Alarm.objects.all()]

@@ -218,11 +218,12 @@ def test_an_early_announce_past_the_threshold_is_answered_without_offers_or_peer
     assert kinds(verdict) == [ALARM_EARLY_ANNOUNCES]
 
 
-def test_asking_about_infohashes_the_instance_never_published_rings_even_when_refused():
+def test_asking_about_infohashes_the_instance_never_published_rings_but_takes_no_slot():
     guard = Guard(GuardConfig())  # rings at 3 unknown ones; only 2 new videos at once
-    assert [ask(guard, SPY, n, 0.0) for n in (5000, 5001)] == [None] * 2
+    assert [ask(guard, SPY, n, 0.0) for n in (5000, 5001, 5001)] == [None] * 3
     third = ask(guard, SPY, 5002, 0.0)
-    assert third.refusal == REFUSED_VIDEOS and kinds(third) == [ALARM_UNKNOWN_VIDEOS]
+    assert third.refusal is None and kinds(third) == [ALARM_UNKNOWN_VIDEOS]
+    assert [ask(guard, SPY, n, 0.0) for n in (1, 2)] == [None, None]  # both slots still free
     assert ask(guard, VIEWER, 1, 1.0) is None
 
 

@@ -22,6 +22,11 @@ class TrackerConfig:
     # Clamped to HARD_MAX_PEERS in __post_init__.
     max_peers_per_reply: int = 20
     max_offers_per_announce: int = 10
+    # Offers relayed per announce; the rest are dropped. webtorrent's client never makes more
+    # than 5 (bittorrent-tracker lib/client/websocket-tracker.js: Math.min(opts.numwant, 5)),
+    # and each relayed offer is an answer, with its sender's address in the SDP, that a
+    # crawler collects: relaying the 10 a message may carry only served crawlers.
+    max_relayed_offers: int = 5
     max_message_bytes: int = 65536
     max_infohashes_per_connection: int = 50
     # webtorrent gives up on an unanswered offer after 50 s (OFFER_TIMEOUT in
@@ -35,6 +40,7 @@ class TrackerConfig:
             "min_interval",
             "max_peers_per_reply",
             "max_offers_per_announce",
+            "max_relayed_offers",
             "max_message_bytes",
             "max_infohashes_per_connection",
             "offer_ttl",

@@ -191,6 +191,18 @@ class Guard:
         window = config.video_window
         refill = config.max_videos / window
         for info_hash in info_hashes:
+            if not known(info_hash):
+                # Asking about infohashes this instance never published is probing: it rings
+                # an alarm but takes no video slot (there is no swarm to learn from, and the
+                # tracker refuses it as unknown), so a viewer's stray torrent costs nothing.
+                unknown = source.unknown
+                if not unknown.refresh(info_hash, now) and unknown.room(
+                    now, window, config.alarm_unknown_videos
+                ):
+                    unknown.put(info_hash, now)
+                if len(unknown) >= config.alarm_unknown_videos:
+                    verdict = self._alarm(source, ALARM_UNKNOWN_VIDEOS, len(unknown), now, verdict)
+                continue
             if source.videos.refresh(info_hash, now):
                 continue
             refused = source.refused_videos
@@ -211,13 +223,6 @@ class Guard:
             asked = len(source.videos) + len(refused)
             if asked >= config.alarm_videos:
                 verdict = self._alarm(source, ALARM_VIDEOS, asked, now, verdict)
-            if not known(info_hash):
-                # Asking about infohashes this instance never published is probing, even refused.
-                unknown = source.unknown
-                if unknown.room(now, window, config.alarm_unknown_videos):
-                    unknown.put(info_hash, now)
-                if len(unknown) >= config.alarm_unknown_videos:
-                    verdict = self._alarm(source, ALARM_UNKNOWN_VIDEOS, len(unknown), now, verdict)
             if not allowed:
                 if asked > config.max_videos:
                     return self.breach(source, REFUSED_VIDEOS, now, verdict)

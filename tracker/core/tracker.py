@@ -130,8 +130,14 @@ class Tracker:
         self, connection: object, message: WebAnnounce, now: float, rng: random.Random
     ) -> Outgoing:
         # The reference forwards as many offers as it has peers for (numwant = offer count);
-        # the client's numwant and our cap can only lower that.
-        wanted = min(len(message.offers), message.numwant, self.config.max_peers_per_reply)
+        # the client's numwant and our caps can only lower that.
+        config = self.config
+        wanted = min(
+            len(message.offers),
+            message.numwant,
+            config.max_peers_per_reply,
+            config.max_relayed_offers,
+        )
         if wanted == 0:
             return []
         info_hash, peer_id = message.info_hash, message.peer_id
