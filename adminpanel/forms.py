@@ -86,8 +86,8 @@ class TrackerLimitsForm(forms.ModelForm):
         }
         help_texts = {
             "max_peers_per_reply": "Addresses listed in one HTTP tracker reply, and browser "
-            "offers relayed to other peers for one announce. Smaller lists make collecting "
-            "the addresses of a swarm slower.",
+            "offers relayed to other peers for one announce (5 at most, as many as webtorrent "
+            "makes). Smaller lists make collecting the addresses of a swarm slower.",
             "announce_interval": "How often clients contact the tracker. An HTTP peer's address "
             "is forgotten two intervals after its last announce.",
             "guard_window": "The limits and alarms below count requests over this many seconds "

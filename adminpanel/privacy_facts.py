@@ -148,7 +148,9 @@ def instance_facts(row: InstanceSettings | None = None) -> list[Fact]:
             "Peers per reply / offers relayed per announce",
             str(config.max_peers_per_reply),
             "A BitTorrent client gets at most this many addresses per request; a browser's "
-            "connection offers go to at most this many peers, chosen at random.",
+            "connection offers go to at most "
+            f"{min(config.max_peers_per_reply, config.max_relayed_offers)} peers per announce, "
+            "chosen at random.",
         ),
         Fact(
             "announce-interval",
