@@ -39,6 +39,8 @@ class GcRecorder:
         self.census: list[tuple[float, list[int]]] = []
         self.young: list[tuple[float, int, list]] = []
         self.options: list[str] = []
+        self.heap_bytes = 0
+        self.heap: list[tuple[str, int, int]] = []
 
     def __call__(self, phase: str, info: dict) -> None:
         if phase == "start":
@@ -63,6 +65,21 @@ class GcRecorder:
             self.young.append((time.monotonic(), referents, sized))
             del young
             time.sleep(5.0)
+
+    def heap_forever(self) -> None:
+        """Where the live heap was allocated (tracemalloc), at its largest: every 10 s."""
+        import tracemalloc
+
+        while True:
+            time.sleep(10.0)
+            current, _ = tracemalloc.get_traced_memory()
+            if current > self.heap_bytes:
+                snapshot = tracemalloc.take_snapshot()
+                self.heap_bytes = current
+                self.heap = [
+                    (str(stat.traceback), stat.size, stat.count)
+                    for stat in snapshot.statistics("lineno")[:30]
+                ]
 
     def trace_policy(self) -> None:
         """Time TrackerService.apply_policy (measurement only: it still does what it did)."""
@@ -102,6 +119,8 @@ class GcRecorder:
             "census": [{"at": at, "tracked": counts} for at, counts in self.census],
             "young": self.young,
             "options": self.options,
+            "heap": self.heap,
+            "heap_bytes": self.heap_bytes,
             "garbage": Counter(type(o).__qualname__ for o in gc.garbage).most_common(20),
         }
 
@@ -112,6 +131,11 @@ def main() -> None:
     options, uvicorn_args = args[:split], args[split + 1 :]
     recorder = GcRecorder()
     recorder.options = options
+    if "--tracemalloc" in options:
+        import tracemalloc
+
+        tracemalloc.start()
+        threading.Thread(target=recorder.heap_forever, daemon=True).start()
 
     def after_start() -> None:
         # uvicorn has imported the app and Django has loaded by now.

@@ -264,7 +264,7 @@ class PeerveilGcProbe(PeerveilUvicorn):
         self.name += f"[gc {mode}]"
         self.options: list[str] = []
         for part in mode.split(","):
-            if part in ("freeze", "disable", "census", "garbage"):
+            if part in ("freeze", "disable", "census", "garbage", "tracemalloc"):
                 self.options.append(f"--{part}")
             elif part.startswith("threshold="):
                 self.options += ["--threshold", part.split("=", 1)[1]]
@@ -533,6 +533,10 @@ def diagnosis(result: dict) -> str:
     )
     for at, referents, sized in gc_summary.get("young", []):
         lines.append(f"  young objects at {at:.0f}: {referents:,} referents; largest {sized}")
+    if gc_summary.get("heap"):
+        lines.append(f"  traced heap at its largest: {gc_summary['heap_bytes'] / 1e6:.1f} MB")
+        for where, size, count in gc_summary["heap"]:
+            lines.append(f"    {size / 1e6:7.2f} MB {count:9,} blocks  {where}")
     if "garbage" in gc_summary and "--garbage" in gc_summary.get("options", []):
         found = gc_summary["garbage"] or "none (collections free nothing: their cost is traversal)"
         lines.append(f"  cyclic garbage by type: {found}")

@@ -21,7 +21,8 @@ def server_command(host: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "uvicorn", "instance.asgi:application",
         "--host", host, "--port", str(port),
-        "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
+        # uvicorn's websockets-sansio protocol, lighter per socket (instance/ws_protocol.py).
+        "--ws", "instance.ws_protocol:LeanWebSocketProtocol", "--ws-per-message-deflate", "false",
         # Frames above this are refused by the server before any parsing (the tracker's own
         # limit, with a failure reason, is lower).
         "--ws-max-size", str(4 * settings.TRACKER_MAX_MESSAGE_BYTES),
