@@ -512,6 +512,32 @@ class WsDriver(Driver):
                 peer.transport.close()
 
 
+async def saturate_then_rate(driver, args, result: dict, window: int) -> None:
+    """The two measured phases every workload shares, after its own join: a closed loop with
+    `window` requests in flight (under py-spy with --profile), then the fixed rate."""
+    pid = args.server_pid
+
+    async def saturate():
+        profiler = start_profiler(args)
+        await driver.closed_loop(args.saturate_seconds, window)
+        drained = await driver.drain(args.phase_timeout)
+        await finish_profiler(profiler)
+        return drained
+
+    result["saturate"] = await driver.measured(pid, saturate)
+    await asyncio.sleep(args.settle)
+    driver.latencies = []
+
+    async def rate():
+        skipped = await driver.fixed_rate(args.rate_seconds, args.rate)
+        return {"skipped": skipped, "drained": await driver.drain(args.phase_timeout)}
+
+    result["rate"] = await driver.measured(pid, rate)
+    result["rate"]["latencies"] = latency_summary(driver.latencies)
+    result["failure_reasons"] = dict(driver.failure_reasons)
+    result["lost_connections"] = driver.lost
+
+
 async def run_ws(args, info_hashes: list[bytes]) -> dict:
     pid = args.server_pid
     result: dict = {"kind": "ws"}
@@ -534,26 +560,7 @@ async def run_ws(args, info_hashes: list[bytes]) -> dict:
     result["rss_loaded_bytes"] = rss_loaded
     result["rss_per_client_bytes"] = (rss_loaded - rss_base) / len(driver.peers)
     driver.idle = collections.deque(driver.rng.sample(driver.peers, len(driver.peers)))
-
-    async def saturate():
-        profiler = start_profiler(args)
-        await driver.closed_loop(args.saturate_seconds, args.window)
-        drained = await driver.drain(args.phase_timeout)
-        await finish_profiler(profiler)
-        return drained
-
-    result["saturate"] = await driver.measured(pid, saturate)
-    await asyncio.sleep(args.settle)
-    driver.latencies = []
-
-    async def rate():
-        skipped = await driver.fixed_rate(args.rate_seconds, args.rate)
-        return {"skipped": skipped, "drained": await driver.drain(args.phase_timeout)}
-
-    result["rate"] = await driver.measured(pid, rate)
-    result["rate"]["latencies"] = latency_summary(driver.latencies)
-    result["failure_reasons"] = dict(driver.failure_reasons)
-    result["lost_connections"] = driver.lost
+    await saturate_then_rate(driver, args, result, window=args.window)
     result["ping_ticks"] = [[tick, n] for tick, n in sorted(driver.ping_ticks.items())]
     result["sdp_bytes"] = sum(map(len, driver.offer_sdps)) / len(driver.offer_sdps)
     driver.close_all()
@@ -793,26 +800,7 @@ async def run_http(args, info_hashes: list[bytes]) -> dict:
     result["rss_base_bytes"] = rss_base
     result["rss_loaded_bytes"] = rss_loaded
     result["rss_per_client_bytes"] = (rss_loaded - rss_base) / args.sockets
-
-    async def saturate():
-        profiler = start_profiler(args)
-        await driver.closed_loop(args.saturate_seconds, args.connections)
-        drained = await driver.drain(args.phase_timeout)
-        await finish_profiler(profiler)
-        return drained
-
-    result["saturate"] = await driver.measured(pid, saturate)
-    await asyncio.sleep(args.settle)
-    driver.latencies = []
-
-    async def rate():
-        skipped = await driver.fixed_rate(args.rate_seconds, args.rate)
-        return {"skipped": skipped, "drained": await driver.drain(args.phase_timeout)}
-
-    result["rate"] = await driver.measured(pid, rate)
-    result["rate"]["latencies"] = latency_summary(driver.latencies)
-    result["failure_reasons"] = dict(driver.failure_reasons)
-    result["lost_connections"] = driver.lost
+    await saturate_then_rate(driver, args, result, window=args.connections)
     result["redials"] = driver.redials
     driver.close_all()
     await asyncio.sleep(0.2)

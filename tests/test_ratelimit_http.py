@@ -9,8 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from instance.asgi import application
-from instance.models import InstanceSettings
-from tests.tracker_helpers import add_video, peer_id
+from tests.tracker_helpers import add_video, peer_id, set_tracker_limits
 from tests.tracker_http_client import SHELLS, shell_client
 from tracker.alarms import dispatcher
 from tracker.core.guard import REFUSED_BLOCKED, REFUSED_RATE, REFUSED_VIDEOS
@@ -38,15 +37,6 @@ def fresh_limits(fresh_tracker):
     assert dispatcher.wait_idle()
 
 
-def set_limits(**limits) -> None:
-    row = InstanceSettings.load()
-    for name, value in limits.items():
-        setattr(row, name, value)
-    row.full_clean()
-    row.save()
-    service.apply_policy()
-
-
 def get(client, path: str, info_hashes, ip: str, **headers):
     params = [("info_hash", quote_from_bytes(h)) for h in info_hashes]
     if path == "announce":
@@ -57,7 +47,7 @@ def get(client, path: str, info_hashes, ip: str, **headers):
 
 
 def test_an_address_over_its_request_limit_gets_429_with_a_bencoded_reason(client):
-    set_limits(max_http_requests_per_address=10, breaches_before_block=50)
+    set_tracker_limits(max_http_requests_per_address=10, breaches_before_block=50)
     info_hash = add_video("limit")
     replies = [get(client, "announce", [info_hash], SPY)[0] for _ in range(10)]
     assert replies == [200] * 10
@@ -69,7 +59,7 @@ def test_an_address_over_its_request_limit_gets_429_with_a_bencoded_reason(clien
 
 
 def test_announcing_one_video_again_and_again_is_limited_per_address_and_video(client):
-    set_limits(max_http_announces_per_video=3, breaches_before_block=50)
+    set_tracker_limits(max_http_announces_per_video=3, breaches_before_block=50)
     first, second = add_video("first"), add_video("second")
     assert [get(client, "announce", [first], SPY)[0] for _ in range(3)] == [200] * 3
     assert get(client, "announce", [first], SPY)[0] == 429
@@ -78,7 +68,7 @@ def test_announcing_one_video_again_and_again_is_limited_per_address_and_video(c
 
 
 def test_too_many_videos_are_refused_then_the_address_is_blocked_everywhere(client):
-    set_limits(
+    set_tracker_limits(
         max_videos_per_address=3, max_videos_at_once=3, alarm_videos=3, breaches_before_block=2
     )
     videos = [add_video(f"video {n}") for n in range(6)]
@@ -102,7 +92,7 @@ def test_too_many_videos_are_refused_then_the_address_is_blocked_everywhere(clie
 
 
 async def test_an_address_blocked_over_http_cannot_open_a_socket_either(client):
-    await sync_to_async(set_limits)(
+    await sync_to_async(set_tracker_limits)(
         max_videos_per_address=1, max_videos_at_once=1, alarm_videos=1, breaches_before_block=1
     )
     first, second = await sync_to_async(add_video)("a"), await sync_to_async(add_video)("b")
@@ -120,7 +110,7 @@ async def test_an_address_blocked_over_http_cannot_open_a_socket_either(client):
 
 
 def test_forwarded_for_counts_the_client_behind_a_trusted_proxy(client, settings):
-    set_limits(max_http_announces_per_video=2, breaches_before_block=50)
+    set_tracker_limits(max_http_announces_per_video=2, breaches_before_block=50)
     info_hash = add_video("proxied")
     settings.TRUSTED_PROXIES = []
     # Not from a trusted proxy: the header is ignored, the direct address is counted.
@@ -139,7 +129,7 @@ def test_forwarded_for_counts_the_client_behind_a_trusted_proxy(client, settings
 
 
 def test_an_exempt_network_is_never_limited(client, settings):
-    set_limits(
+    set_tracker_limits(
         max_videos_per_address=1, max_videos_at_once=1, alarm_videos=1, breaches_before_block=1
     )
     settings.TRACKER_EXEMPT_NETWORKS = [ip_network("127.61.0.0/16")]
@@ -149,7 +139,7 @@ def test_an_exempt_network_is_never_limited(client, settings):
 
 
 def test_the_instances_own_seeders_are_exempt_with_their_token_only(client):
-    set_limits(max_videos_per_address=1, max_videos_at_once=1, alarm_videos=1)
+    set_tracker_limits(max_videos_per_address=1, max_videos_at_once=1, alarm_videos=1)
     node = {"HTTP_X_PEERVEIL_NODE": node_token()}
     videos = [add_video(f"copy {n}") for n in range(4)]
     assert [get(client, "announce", [v], SPY, **node)[0] for v in videos] == [200] * 4

@@ -8,8 +8,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from instance.asgi import application
-from instance.models import InstanceSettings
-from tests.tracker_helpers import add_video, make_info_hash, peer_id, wire
+from tests.tracker_helpers import add_video, make_info_hash, peer_id, set_tracker_limits, wire
 from tracker.alarms import dispatcher
 from tracker.consumers import CLOSE_BLOCKED
 from tracker.core.guard import REFUSED_BLOCKED, REFUSED_RATE, REFUSED_VIDEOS
@@ -29,14 +28,7 @@ def alarms_delivered(fresh_tracker):
     assert dispatcher.wait_idle()
 
 
-@sync_to_async
-def set_limits(**limits) -> None:
-    row = InstanceSettings.load()
-    for name, value in limits.items():
-        setattr(row, name, value)
-    row.full_clean()
-    row.save()
-    service.apply_policy()
+set_limits = sync_to_async(set_tracker_limits)
 
 
 async def open_socket(address: str, port: int = 5000) -> WebsocketCommunicator:

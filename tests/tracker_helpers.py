@@ -3,7 +3,8 @@
 import hashlib
 import itertools
 
-from instance.models import P2PSetting, Video, VideoFile
+from instance.models import InstanceSettings, P2PSetting, Video, VideoFile
+from tracker.service import service
 
 _numbers = itertools.count()
 
@@ -36,3 +37,13 @@ def wire(raw: bytes) -> str:
 
 def peer_id(n: int) -> bytes:
     return f"-WW0208-{n:012d}".encode()
+
+
+def set_tracker_limits(**limits) -> None:
+    """Save instance settings (validated as the panel does) and apply them to the tracker now."""
+    row = InstanceSettings.load()
+    for name, value in limits.items():
+        setattr(row, name, value)
+    row.full_clean()
+    row.save()
+    service.apply_policy()

@@ -11,6 +11,7 @@ it, and no tracker reply does. Every other request goes to Django unchanged.
 
 from tracker import http_shell
 from tracker.service import service
+from tracker.sources import scope_peer
 
 ROUTES = {"/tracker/announce": http_shell.announce, "/tracker/scrape": http_shell.scrape}
 _NODE_HEADER = b"x-peerveil-node"  # tracker.sources.NODE_HEADER, as ASGI spells headers
@@ -19,20 +20,13 @@ _NOT_ALLOWED = [(b"allow", b"GET"), (b"content-length", b"0")]
 
 
 def tracker_request(scope) -> http_shell.TrackerRequest:
-    forwarded = node = None
+    node = None
     for name, value in scope["headers"]:
-        if name == b"x-forwarded-for":
-            # Several headers are one list, in order (RFC 9110 section 5.3).
-            hops = value.decode("latin-1")
-            forwarded = hops if forwarded is None else f"{forwarded},{hops}"
-        elif name == _NODE_HEADER:
+        if name == _NODE_HEADER:
             node = value.decode("latin-1")
-    client = scope.get("client")
+    peer, forwarded = scope_peer(scope)
     return http_shell.TrackerRequest(
-        query=scope.get("query_string", b""),
-        peer=client[0] if client else None,
-        forwarded_for=forwarded,
-        node_token=node,
+        query=scope.get("query_string", b""), peer=peer, forwarded_for=forwarded, node_token=node
     )
 
 

@@ -36,15 +36,20 @@ _sources: dict[tuple, tuple[str | None, str | None]] = {}
 _sources_cleared_at = 0.0
 
 
-def scope_address(scope) -> str | None:
+def scope_peer(scope) -> tuple[str | None, str | None]:
+    """An ASGI scope's direct peer address and its X-Forwarded-For, all such headers joined:
+    several headers are one list, in order (RFC 9110 section 5.3)."""
     client = scope.get("client")
     forwarded = None
     for name, value in scope.get("headers", ()):
         if name == b"x-forwarded-for":
-            # Several headers are one list, in order (RFC 9110 section 5.3).
             hops = value.decode("latin-1")
             forwarded = hops if forwarded is None else f"{forwarded},{hops}"
-    return client_address(client[0] if client else None, forwarded, settings.TRUSTED_PROXIES)
+    return (client[0] if client else None), forwarded
+
+
+def scope_address(scope) -> str | None:
+    return client_address(*scope_peer(scope), settings.TRUSTED_PROXIES)
 
 
 def source_of(direct: str | None, forwarded_for: str | None) -> tuple[str | None, str | None]:

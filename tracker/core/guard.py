@@ -155,8 +155,9 @@ class Guard:
 
     def http_request(self, source: Source, now: float) -> Verdict | None:
         """Count one HTTP request of the source; refused if blocked or over its budget."""
-        if source.blocked_until > now:
-            return Verdict(REFUSED_BLOCKED, source.blocked_until)
+        verdict = self.blocked(source, now)
+        if verdict is not None:
+            return verdict
         capacity = self.config.http_requests
         if not source.http_bucket.take(capacity, capacity / self.config.window, now):
             return self.breach(source, REFUSED_RATE, now)
