@@ -1,16 +1,13 @@
 """The instance's public HTTP surface: pages, the read-only API, webseeds, torrents, assets."""
 
-from pathlib import Path
-
 from django.conf import settings
-from django.contrib.staticfiles import finders
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from .api import video_json
-from .file_serving import file_response
+from .file_serving import file_response, find_asset, resolve_file, serve_file
 from .models import InstanceSettings, RedundancyCopy, Video, VideoFile
 from .player import player_context
 from .torrents import render_torrent
@@ -84,7 +81,7 @@ def web_video(request, filename: str):
     video_file = VideoFile.objects.filter(file=f"web-videos/{filename}").first()
     if video_file is None:
         raise Http404("No such video file")
-    return file_response(request, Path(video_file.file.path), cors=True)
+    return serve_file(request, video_file.file.storage.location, video_file.file.name, cors=True)
 
 
 @require_http_methods(["GET", "HEAD", "OPTIONS"])
@@ -92,22 +89,23 @@ def redundancy_copy(request, filename: str):
     """A published redundancy copy, served like the origin webseed (PeerTube's path)."""
     copy = RedundancyCopy.objects.published().filter(video_file__file=f"web-videos/{filename}")
     copy = copy.select_related("video_file").first()
-    if copy is None or not copy.path.is_file():
+    if copy is None:
         raise Http404("No such copy")
-    return file_response(request, copy.path, cors=True)
+    return serve_file(request, settings.REDUNDANCY_ROOT, copy.filename, cors=True)
 
 
 @require_http_methods(["GET", "HEAD", "OPTIONS"])
 def torrent_file(request, filename: str):
     video_file = VideoFile.objects.filter(torrent=f"torrents/{filename}").first()
-    if video_file is None:
+    stored = video_file and resolve_file(
+        video_file.torrent.storage.location, video_file.torrent.name
+    )
+    if stored is None:
         raise Http404("No such torrent")
     response = HttpResponse(
         b""
         if request.method == "OPTIONS"
-        else render_torrent(
-            Path(video_file.torrent.path).read_bytes(), webseeds=video_file.webseeds
-        ),
+        else render_torrent(stored.read_bytes(), webseeds=video_file.webseeds),
         content_type="application/x-bittorrent",
         status=204 if request.method == "OPTIONS" else 200,
     )
@@ -119,11 +117,10 @@ def torrent_file(request, filename: str):
 @require_http_methods(["GET", "HEAD"])
 def asset(request, path: str):
     """Static assets (collected, or found in the apps and STATICFILES_DIRS when not collected)."""
-    collected = Path(settings.STATIC_ROOT) / path
-    found = collected if collected.is_file() else finders.find(path)
-    if not found or ".." in Path(path).parts:
+    found = find_asset(path)
+    if found is None:
         raise Http404("No such asset")
-    response = file_response(request, Path(found))
+    response = file_response(request, found)
     response["Cache-Control"] = "public, max-age=3600"
     return response
 
