@@ -63,7 +63,8 @@ def resolve_file(root: Path | str, name: str) -> Path | None:
 def asset_locations() -> Iterator[tuple[str, str]]:
     """(URL prefix, folder) of the assets, in the order Django's staticfiles look: collected
     files (STATIC_ROOT) first, then each finder's storages, i.e. STATICFILES_DIRS with their
-    prefixes and each app's static/ folder (the finders' own find() follows no symlink check)."""
+    prefixes and each app's static/ folder. Looked up with resolve_file, not the finders' own
+    find(): its safe_join checks the path as written and follows a symlink out of the folder."""
     yield "", str(settings.STATIC_ROOT)
     for finder in finders.get_finders():
         for storage in getattr(finder, "storages", {}).values():
@@ -71,6 +72,7 @@ def asset_locations() -> Iterator[tuple[str, str]]:
 
 
 def find_asset(name: str) -> Path | None:
+    """The file /assets/<name> serves, or None."""
     for prefix, location in asset_locations():
         if not prefix:
             found = resolve_file(location, name)
@@ -88,10 +90,11 @@ class UnsatisfiableRange(Exception):
 
 
 def _position(digits: str, size: int) -> int:
-    """A byte position; one of more than MAX_POSITION_DIGITS digits is beyond the file, and
-    stands as the first position beyond it (every use below gives it the same meaning)."""
+    """A byte position. One of more digits than MAX_POSITION_DIGITS lies beyond any file and
+    reads as `size`, the first position past its end: as a first byte it is unsatisfiable, as
+    a last byte it ends at the end, as a suffix length it takes the whole file."""
     digits = digits.lstrip("0") or "0"
-    return int(digits) if len(digits) <= MAX_POSITION_DIGITS else max(size, 10**MAX_POSITION_DIGITS)
+    return int(digits) if len(digits) <= MAX_POSITION_DIGITS else size
 
 
 def _numeric_order(digits: str) -> tuple[int, str]:

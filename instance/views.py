@@ -14,6 +14,7 @@ from .torrents import render_torrent
 
 API_DEFAULT_COUNT = 15
 API_MAX_COUNT = 100
+API_MAX_START = 10**9
 
 
 def problem(status: int, detail: str) -> JsonResponse:
@@ -45,21 +46,31 @@ def embed(request, uuid):
     return render(request, "instance/embed.html", player_context(video, request, embedded=True))
 
 
-def _bounded_int(raw: str | None, default: int, low: int, high: int) -> int | None:
+def _bounded_int(raw: str | None, default: int, high: int) -> int | None:
+    """A whole number from 0 to `high` written in ASCII digits, else None. str.isdigit() alone
+    also takes "²" and other scripts' digits; a number longer than `high` is out of bounds
+    before int() pays for it (and fails past 4300 digits)."""
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         return None
-    value = int(raw)
-    return value if low <= value <= high else None
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(high)):
+        return None
+    value = int(digits)
+    return value if value <= high else None
 
 
 @require_safe
 def api_video_list(request):
-    start = _bounded_int(request.GET.get("start"), 0, 0, 10**9)
-    count = _bounded_int(request.GET.get("count"), API_DEFAULT_COUNT, 0, API_MAX_COUNT)
+    start = _bounded_int(request.GET.get("start"), 0, API_MAX_START)
+    count = _bounded_int(request.GET.get("count"), API_DEFAULT_COUNT, API_MAX_COUNT)
     if start is None or count is None:
-        return problem(400, f"start must be >= 0 and count between 0 and {API_MAX_COUNT}")
+        return problem(
+            400,
+            f"start must be a whole number from 0 to {API_MAX_START} "
+            f"and count from 0 to {API_MAX_COUNT}",
+        )
     instance_p2p = InstanceSettings.load().p2p_enabled
     videos = Video.objects.prefetch_related("files")
     page = videos[start : start + count]

@@ -1,6 +1,7 @@
 """The real server never sends a file of its data folder or of the system through a file route,
-with the path sent exactly as written (http.client; urllib would normalise it), and keeps the
-secret key and the database readable by their owner only, whatever the umask it started with."""
+with the path sent exactly as written (http.client; urllib would normalise it), keeps the
+secret key and the database readable by their owner only, whatever the umask it started with,
+and answers absurd numbers with a 4xx (or the Range RFC 9110 gives), never a 500."""
 
 import http.client
 import os
@@ -31,10 +32,12 @@ def instance(tmp_path_factory):
     instance.stop()
 
 
-def raw_get(instance: LiveInstance, path: str) -> tuple[int, bytes]:
+def raw_get(instance: LiveInstance, path: str, **headers: str) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", instance.port, timeout=10)
     try:
         connection.putrequest("GET", path, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
         connection.endheaders()
         response = connection.getresponse()
         return response.status, response.read()
@@ -69,3 +72,12 @@ def test_no_file_route_sends_a_file_named_by_an_absolute_path(instance):
                 assert b"root:" not in content, path
                 assert secret_key not in content, path
                 assert b"SQLite format 3" not in content, path
+
+
+def test_absurd_numbers_get_their_answer_not_a_500_from_the_real_server(instance):
+    nines = "9" * 5000
+    assert raw_get(instance, "/assets/instance/player.js", Range=f"bytes={nines}-")[0] == 416
+    assert raw_get(instance, "/assets/instance/player.js", Range=f"bytes=-{nines}")[0] == 206
+    for query in ("start=%C2%B2", f"count={nines}"):
+        status, content = raw_get(instance, f"/api/v1/videos?{query}")
+        assert status == 400 and b"start must be a whole number" in content, query
