@@ -41,23 +41,25 @@ def resolve_file(root: Path | str, name: str) -> Path | None:
     `root`, as its real path; None (a 404) for anything else.
 
     Refused before touching the disk: an empty or absolute name, a backslash (a separator
-    elsewhere, never in our names), NUL, and empty, "." or ".." segments. Then symlinks are
-    followed: the real path must still lie inside the real root (a link out of it is refused)
-    and be a regular file, not a folder, a FIFO (an open would block) or a device.
+    elsewhere, never in our names), NUL, and empty, "." or ".." segments. What it names must be
+    a regular file, not a folder, a FIFO (an open would block) or a device; then symlinks are
+    followed, and its real path must still lie inside the real root (a link out is refused).
     """
     if not name or name.startswith("/") or "\\" in name or "\x00" in name:
         return None
     if any(part in ("", ".", "..") for part in name.split("/")):
         return None
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(os.path.join(real_root, name))
-    if os.path.commonpath((real_root, real)) != real_root:
-        return None
+    candidate = os.path.join(root, name)
     try:
-        mode = os.stat(real).st_mode
+        # One stat first: most names looked up (assets in each finder's folder) are missing,
+        # and realpath costs a system call per path component.
+        if not stat.S_ISREG(os.stat(candidate).st_mode):
+            return None
     except OSError:
         return None
-    return Path(real) if stat.S_ISREG(mode) else None
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(candidate)
+    return Path(real) if os.path.commonpath((real_root, real)) == real_root else None
 
 
 def asset_locations() -> Iterator[tuple[str, str]]:
