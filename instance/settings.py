@@ -108,6 +108,18 @@ DATABASES = {
         env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"), conn_max_age=60
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # Write-ahead log: readers (the tracker's policy reloads, panel pages) never block a
+        # writer nor a writer them, so only two writes at once wait for each other. The mode
+        # is stored in the file; it needs a local disk (not NFS).
+        "init_command": "PRAGMA journal_mode=WAL",
+        # Seconds a write waits for another one's lock before "database is locked" (Python's
+        # default is 5; a write holds the lock for milliseconds, a loaded machine is slower).
+        # Alarms are written again after that too (tracker/alarms.py).
+        "timeout": 20,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
