@@ -136,10 +136,11 @@ class _Swarm:
         """Refresh a peer in place when its kind did not change (the common announce)."""
         old = self.peers[peer.peer_id]
         self._count(old, -1)
-        self._unindex(old)
         self.peers[peer.peer_id] = peer
         self._count(peer, 1)
-        self._index(peer)  # at the end: the latest announce of its source
+        if old.source is not None or peer.source is not None:  # never for a web peer
+            self._unindex(old)
+            self._index(peer)  # at the end: the latest announce of its source
 
     def _count(self, peer: Peer, delta: int) -> None:
         if peer.seeder:

@@ -255,7 +255,9 @@ class Tracker:
             self.store.record_completed(info_hash)
         ip, port = message.ip, message.port
         if existing is None:
-            source = source_key(ip) if capped else None
+            # The parser normalised the address (http_parser._normalise_ip): a dotted quad is
+            # its own source key, and only an IPv6 address needs parsing for its /64.
+            source = None if not capped else ip if ":" not in ip else source_key(ip)
             if source is not None:
                 self._make_room(info_hash, source)
         else:
