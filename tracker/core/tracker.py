@@ -254,14 +254,12 @@ class Tracker:
         if message.event == EVENT_COMPLETED and mine and not existing.seeder:
             self.store.record_completed(info_hash)
         ip, port = message.ip, message.port
-        if existing is None:
+        source = None if existing is None else existing.source  # mine: the same address
+        if existing is None and capped:
             # The parser normalised the address (http_parser._normalise_ip): a dotted quad is
             # its own source key, and only an IPv6 address needs parsing for its /64.
-            source = None if not capped else ip if ":" not in ip else source_key(ip)
-            if source is not None:
-                self._make_room(info_hash, source)
-        else:
-            source = existing.source  # the same address (mine), so the same key
+            source = ip if ":" not in ip else source_key(ip)
+            self._make_room(info_hash, source)
         peer = Peer(peer_id, None, ip, port, message.left, now, compact_peer(ip, port), source)
         self.store.put(info_hash, peer)
         wanted = self.config.max_peers_per_reply
