@@ -141,6 +141,18 @@ if (
     # SQLite would create the file with 0644 (less the umask); an empty file is an empty
     # database to it, and its journal and WAL files take the database file's mode.
     _private_file(_sqlite_file)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # Write-ahead log: readers (the tracker's policy reloads, panel pages) never block a
+        # writer nor a writer them, so only two writes at once wait for each other. The mode
+        # is stored in the file; it needs a local disk (not NFS).
+        "init_command": "PRAGMA journal_mode=WAL",
+        # Seconds a write waits for another one's lock before "database is locked" (Python's
+        # default is 5; a write holds the lock for milliseconds, a loaded machine is slower).
+        # Alarms are written again after that too (tracker/alarms.py).
+        "timeout": 20,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")

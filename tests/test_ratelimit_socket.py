@@ -132,6 +132,10 @@ async def test_probing_unknown_infohashes_rings_an_alarm_and_takes_no_video_slot
     ]
     # More than the 2 new videos at once of the defaults: unknown ones take no slot.
     assert reasons == ["Unknown infoHash"] * 3
+    # The alarm thread stores the alarm while the test writes a video: wait until it is
+    # stored, or the two writes race for the test database's lock (a shared in-memory
+    # SQLite answers the loser "locked" at once, without a busy timeout).
+    assert await sync_to_async(dispatcher.wait_idle)()
     published = await sync_to_async(add_video)("published after the probes")
     assert "failure reason" not in await announce(spy, published)
     await spy.disconnect()

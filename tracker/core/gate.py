@@ -117,7 +117,7 @@ class GuardedTracker:
     ) -> tuple[dict, Verdict | None]:
         tracker = self.tracker
         if source is None:
-            return tracker.handle_http_announce(message, now, rng), None
+            return tracker.handle_http_announce(message, now, rng, capped=False), None
         info_hash = message.info_hash
         verdict = self.guard.http_announce(source, info_hash, now)
         if verdict is not None:
