@@ -1,13 +1,14 @@
 """Celery tasks of the instance: thin wrappers that take ids and call the domain code.
 
-Beat runs check_redundancy every PEERVEIL_REDUNDANCY_CHECK_INTERVAL seconds and announce_copies
-every 15 s (instance/settings.py, CELERY_BEAT_SCHEDULE).
+Beat runs check_redundancy (re-verification of the published copies, then the strategies) every
+PEERVEIL_REDUNDANCY_CHECK_INTERVAL seconds and announce_copies every 15 s (instance/settings.py,
+CELERY_BEAT_SCHEDULE).
 """
 
 from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 
-from . import redundancy, redundancy_download, redundancy_seeding
+from . import redundancy, redundancy_download, redundancy_seeding, redundancy_verify
 
 # Network errors are retried with exponential backoff (5 s, 10 s, 20 s... at most 5 min, with
 # jitter), then the copy fails with the last error as its reason. The backoff stays below
@@ -19,6 +20,9 @@ RETRY_BACKOFF_MAX_SECONDS = 300
 
 @shared_task(ignore_result=True)
 def check_redundancy() -> None:
+    # Published copies are verified first: one found corrupt is failed, and the check that
+    # follows may give its room to another file, as after a failed download.
+    redundancy_verify.reverify_published()
     for copy_id in redundancy.run_check().queued:
         download_copy.delay(copy_id)
 
