@@ -11,7 +11,7 @@ def verified_when_published(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("instance", "0004_video_burst_two")]
+    dependencies = [("instance", "0005_http_peers_per_address")]
 
     operations = [
         migrations.AddField(
