@@ -6,8 +6,8 @@ that `manage.py serve --no-worker` starts, across cycles of many sockets opened 
 Each cycle opens SOCKETS WebSocket connections, each from its own 127.1.x.y source address
 (the guard allows 16 sockets per address, and its per-address state is part of what is
 measured), each announcing `started` in one swarm with two offers; then closes them all and
-waits for the next sweep (tracker.service.SWEEP_SECONDS), which collects what they left, and a
-second more before reading VmRSS. One cycle runs first as a warm-up and the "start" figure is
+waits for the next sweep (tracker.service.SWEEP_SECONDS), which collects what they left, and
+two seconds more before reading VmRSS. One cycle runs first as a warm-up and the "start" figure is
 read after it: the memory its sockets used stays with the process once freed (pymalloc keeps
 an arena until all of it is free, glibc keeps its heap untrimmed) and later cycles reuse it.
 The same addresses are used in every cycle, so the guard holds the same number of sources at
@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.tracker_bench import raise_open_files_limit  # noqa: E402
 from tests.live import LiveInstance  # noqa: E402
 
 LABEL = "rss cycles"
@@ -107,12 +108,16 @@ def run_cycle(live: LiveInstance, sockets: int, sweep_seconds: float) -> float:
     asyncio.run(_cycle(live.ws_tracker, sockets))
     took = time.monotonic() - started
     sweeps = math.floor(took / sweep_seconds) + 1
-    time.sleep(max(0.0, started + sweeps * sweep_seconds + 1.0 - time.monotonic()))
+    # Two seconds more: the collection itself takes a few hundred ms on a loaded machine.
+    time.sleep(max(0.0, started + sweeps * sweep_seconds + 2.0 - time.monotonic()))
     return took
 
 
-def start_instance(data_dir: Path, **settings: str) -> LiveInstance:
-    live = LiveInstance(data_dir, settings=settings)
+def start_instance(data_dir: Path, sockets: int) -> LiveInstance:
+    """The server, ready for cycles of `sockets`: the client's and the server's ends (the
+    server inherits this process's limit) each need a descriptor per socket."""
+    raise_open_files_limit(sockets + 1024)
+    live = LiveInstance(data_dir)
     live.manage("migrate", "--noinput")
     live.manage("shell", "-c", f"from tests.tracker_helpers import add_video\nadd_video({LABEL!r})")
     live.start("--no-worker")
@@ -143,7 +148,7 @@ def main() -> None:
         django.setup()
         from tracker.service import SWEEP_SECONDS
 
-        live = start_instance(Path(data_dir))
+        live = start_instance(Path(data_dir), args.sockets)
         try:
             readings = measure(live, args.sockets, args.cycles, SWEEP_SECONDS)
         finally:

@@ -25,7 +25,7 @@ GROWTH_LIMIT = 0.10
 
 @pytest.fixture
 def live(tmp_path):
-    instance = start_instance(tmp_path)
+    instance = start_instance(tmp_path, SOCKETS)
     yield instance
     instance.stop()
 
