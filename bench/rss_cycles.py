@@ -6,10 +6,11 @@ that `manage.py serve --no-worker` starts, across cycles of many sockets opened 
 Each cycle opens SOCKETS WebSocket connections, each from its own 127.1.x.y source address
 (the guard allows 16 sockets per address, and its per-address state is part of what is
 measured), each announcing `started` in one swarm with two offers; then closes them all and
-waits for the next sweep (tracker.service.SWEEP_SECONDS), which collects what they left, and
-two seconds more before reading VmRSS. One cycle runs first as a warm-up and the "start" figure is
-read after it: the memory its sockets used stays with the process once freed (pymalloc keeps
-an arena until all of it is free, glibc keeps its heap untrimmed) and later cycles reuse it.
+waits for the next sweep (tracker.service.SWEEP_SECONDS: silent peers, stale offers and idle
+sources are forgotten) and two seconds more before reading VmRSS. One cycle runs first as a
+warm-up and the "start" figure is read after it: the memory its sockets used stays with the
+process once freed (pymalloc keeps an arena until all of it is free, glibc keeps its heap
+untrimmed) and later cycles reuse it.
 The same addresses are used in every cycle, so the guard holds the same number of sources at
 each reading (it forgets one a window after its last request).
 """
@@ -99,18 +100,20 @@ async def _cycle(url: str, sockets: int) -> None:
     await asyncio.gather(*(socket.close() for socket in opened))
 
 
-def run_cycle(live: LiveInstance, sockets: int, sweep_seconds: float) -> float:
-    """Open and close the sockets, then wait for the sweep that collects what they left:
-    the sweeper starts with the cycle's first socket (it stopped after the previous cycle's
-    collection) and sweeps every `sweep_seconds`, so the first sweep after the last close is
-    the next multiple of it. Returns how long the sockets took to open and close."""
+def run_cycle(live: LiveInstance, sockets: int) -> float:
+    """Open the sockets, then close them all; returns how long that took."""
     started = time.monotonic()
     asyncio.run(_cycle(live.ws_tracker, sockets))
+    return time.monotonic() - started
+
+
+def wait_for_sweep(started: float, sweep_seconds: float) -> None:
+    """Until two seconds after the first sweep since the cycle that started at `started`
+    closed its sockets: the sweeper starts with the cycle's first socket (it stops when none
+    is open) and sweeps every `sweep_seconds`."""
     took = time.monotonic() - started
     sweeps = math.floor(took / sweep_seconds) + 1
-    # Two seconds more: the collection itself takes a few hundred ms on a loaded machine.
     time.sleep(max(0.0, started + sweeps * sweep_seconds + 2.0 - time.monotonic()))
-    return took
 
 
 def start_instance(data_dir: Path, sockets: int) -> LiveInstance:
@@ -129,7 +132,9 @@ def measure(live: LiveInstance, sockets: int, cycles: int, sweep_seconds: float)
     pid = server_pid(live)
     readings = [rss_mb(pid)]
     for _ in range(cycles + 1):
-        took = run_cycle(live, sockets, sweep_seconds)
+        started = time.monotonic()
+        took = run_cycle(live, sockets)
+        wait_for_sweep(started, sweep_seconds)
         readings.append(rss_mb(pid))
         print(f"cycle of {sockets} sockets in {took:.1f} s: RSS {readings[-1]:.1f} MB", flush=True)
     return readings
