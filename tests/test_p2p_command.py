@@ -65,7 +65,7 @@ def test_inherit_needs_a_video_and_an_unknown_video_is_an_error():
 
 
 def test_the_help_says_when_a_running_server_applies_the_change():
-    from instance.management.commands.p2p import Command
+    from adminpanel.management.commands.p2p import Command
 
     assert f"within {POLICY_MAX_AGE:g} s" in Command.help
 
