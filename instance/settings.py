@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from tracker.core.config import TrackerConfig
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -213,8 +215,8 @@ CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Tracker defaults; the instance-settings row may override the tunable ones from the panel.
-TRACKER_ANNOUNCE_INTERVAL = env_int("ANNOUNCE_INTERVAL", 120)
-TRACKER_MAX_PEERS_PER_REPLY = env_int("MAX_PEERS_PER_REPLY", 20)
+TRACKER_ANNOUNCE_INTERVAL = env_int("ANNOUNCE_INTERVAL", TrackerConfig.announce_interval)
+TRACKER_MAX_PEERS_PER_REPLY = env_int("MAX_PEERS_PER_REPLY", TrackerConfig.max_peers_per_reply)
 
 
 def env_networks(name: str) -> list:
@@ -245,7 +247,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }
-TRACKER_MAX_MESSAGE_BYTES = 64 * 1024
+# Not an environment setting: the core's limit, which the server's WebSocket frame size follows.
+TRACKER_MAX_MESSAGE_BYTES = TrackerConfig.max_message_bytes
 # Serves /tracker/test-page, a bare WebTorrent page used by the end-to-end tests.
 TRACKER_TEST_PAGE = env_bool("TRACKER_TEST_PAGE", False)
 # Beat wakes at least this often, so it also stops within seconds on Ctrl-C.

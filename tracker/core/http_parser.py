@@ -15,13 +15,13 @@ from .message_types import (
     EVENT_STARTED,
     EVENT_STOPPED,
     ID_LENGTH,
+    MAX_COUNTER,
     HttpAnnounce,
     HttpScrape,
     ProtocolError,
 )
 
-_MAX_DIGITS = 19  # 2**63 - 1 has 19 digits; longer numbers are garbage.
-_MAX_COUNTER = 2**63 - 1
+_MAX_DIGITS = len(str(MAX_COUNTER))  # 19: longer numbers are garbage.
 
 _EVENTS = {
     b"": None,
@@ -105,7 +105,7 @@ def _read_number(params: dict[bytes, bytes], key: bytes, default: int | None) ->
     if not isinstance(value, bytes) or not value.isdigit() or len(value) > _MAX_DIGITS:
         raise ProtocolError(f"invalid {key.decode()}")
     number = int(value)
-    if number > _MAX_COUNTER:
+    if number > MAX_COUNTER:
         raise ProtocolError(f"invalid {key.decode()}")
     return number
 

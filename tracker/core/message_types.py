@@ -11,6 +11,10 @@ from dataclasses import dataclass
 # 20 random bytes as well.
 ID_LENGTH = 20
 
+# No torrent is 8 EiB; larger counters (uploaded, downloaded, left) are garbage and would not fit
+# a Redis/SQL integer.
+MAX_COUNTER = 2**63 - 1
+
 EVENT_STARTED = "started"
 EVENT_COMPLETED = "completed"
 EVENT_STOPPED = "stopped"

@@ -17,15 +17,13 @@ from .message_types import (
     EVENT_STARTED,
     EVENT_STOPPED,
     ID_LENGTH,
+    MAX_COUNTER,
     ProtocolError,
     WebAnnounce,
     WebAnswer,
     WebOffer,
     WebScrape,
 )
-
-# No torrent is 8 EiB; larger counters are garbage and would not fit a Redis/SQL integer.
-MAX_COUNTER = 2**63 - 1
 
 # The reference client sends no event for a periodic announce, but older clients send
 # "update" (the reference server's default) or an empty string: all mean "periodic".
