@@ -33,7 +33,7 @@ def _unproven_limit() -> int:
     # Imported late: uvicorn loads this class before the Django app (and its settings).
     from tracker.service import service
 
-    return service.guard.config.max_sockets
+    return service.sockets_per_source()
 
 
 def _counted_key(client: tuple[str, int] | None) -> str | None:

@@ -1,4 +1,4 @@
-"""The redundancy program's models (issue 7): strategies and the copies they keep.
+"""The redundancy program's models: strategies and the copies they keep.
 
 PeerTube's design: views counted per day (its videoView table, here instance.models.VideoViewDay)
 so that "trending" can rank by recent views; strategies most-views, trending and recently-added,

@@ -47,7 +47,7 @@ def http_tracker_url() -> str:
 
 
 def announce_url(copy: RedundancyCopy, event: str | None) -> str:
-    # info_hash and peer_id are raw bytes, percent-encoded (interop-notes, HTTP announce).
+    # info_hash and peer_id are raw bytes, percent-encoded, not UTF-8 text (BEP 3).
     query = (
         f"info_hash={quote_from_bytes(copy.video_file.info_hash_bytes)}"
         f"&peer_id={quote_from_bytes(copy.peer_id.encode('latin-1'))}&"

@@ -227,7 +227,7 @@ def env_networks(name: str) -> list:
         raise ImproperlyConfigured(f"PEERVEIL_{name}: {error}") from None
 
 
-# Spy defences (issue 6). X-Forwarded-For is read only from these proxies (the server ignores it).
+# Spy defences. X-Forwarded-For is read only from these proxies (the server ignores it).
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 # Sources never limited, blocked or alarmed: e.g. a load generator, or a mirror seeding every video.
 TRACKER_EXEMPT_NETWORKS = env_networks("TRACKER_EXEMPT_NETWORKS")
@@ -273,7 +273,7 @@ def _ice_servers() -> list[dict]:
 # the same NAT or on public addresses still connect (host candidates); others use the webseed.
 ICE_SERVERS = _ice_servers()
 
-# Redundancy program (issue 7): automated copies of videos, served as extra webseeds.
+# Redundancy program: automated copies of videos, served as extra webseeds.
 REDUNDANCY_ROOT = Path(env("REDUNDANCY_ROOT", str(DATA_DIR / "redundancy"))).resolve()
 # Seconds between two checks of the strategies (PeerTube: redundancy.videos.check_interval).
 REDUNDANCY_CHECK_INTERVAL = env_int("REDUNDANCY_CHECK_INTERVAL", 600)

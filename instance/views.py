@@ -140,7 +140,8 @@ def asset(request, path: str):
 def webtorrent_service_worker(request):
     """webtorrent's service worker, which file.streamTo(<video>) needs, from the site root.
 
-    Under /assets/ it could not take the scope "/" and control the watch pages (interop-notes).
+    Under /assets/ it could not take the scope "/" and control the watch pages: a service worker
+    controls only pages under the folder of its script (Service Workers, "scope").
     """
     response = render(request, "instance/webtorrent-sw.js", content_type="application/javascript")
     response["Cache-Control"] = "no-cache"

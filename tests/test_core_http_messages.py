@@ -1,14 +1,8 @@
 import pytest
 
-from tracker.core import (
-    HARD_MAX_PEERS,
-    HttpAnnounce,
-    HttpScrape,
-    ProtocolError,
-    TrackerConfig,
-    parse_http_announce,
-    parse_http_scrape,
-)
+from tracker.core import HARD_MAX_PEERS, ProtocolError, TrackerConfig
+from tracker.core.http_parser import parse_http_announce, parse_http_scrape
+from tracker.core.message_types import HttpAnnounce, HttpScrape
 
 CONFIG = TrackerConfig()
 INFO_HASH = bytes(range(200, 220))  # raw binary, not UTF-8

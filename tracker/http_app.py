@@ -45,7 +45,8 @@ class TrackerHttp:
             await send({"type": "http.response.start", "status": 405, "headers": _NOT_ALLOWED})
             await send({"type": "http.response.body", "body": b""})
             return
-        await service.ensure_policy()
+        if service.stale:
+            await service.ensure_policy()
         status, body = handler(tracker_request(scope))
         headers = [*_TEXT, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
