@@ -1,11 +1,17 @@
 """Celery tasks of the instance: thin wrappers that take ids and call the domain code.
 
-Beat runs check_redundancy every PEERVEIL_REDUNDANCY_CHECK_INTERVAL seconds and announce_copies
-every 15 s (instance/settings.py, CELERY_BEAT_SCHEDULE).
+Beat runs check_redundancy every PEERVEIL_REDUNDANCY_CHECK_INTERVAL seconds, announce_copies
+every 15 s and worker_heartbeat (instance/settings.py, CELERY_BEAT_SCHEDULE).
+
+Messages are acknowledged after the task ran (CELERY_TASK_ACKS_LATE): a task cut off by a killed
+worker runs again, whole. Each is safe to run twice: a check computes the difference to the
+desired set; a download holds a claim that the same message, redelivered, takes up again, and
+resumes from the part file's verified pieces; an announce is due or not by the copy's row.
 """
 
 from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
 
 from . import redundancy, redundancy_download, redundancy_seeding
 
@@ -34,7 +40,7 @@ class DownloadTask(Task):
 def download_copy(self, copy_id: int, claim: str = "") -> None:
     # Not autoretry_for: a retry must carry the claim the failed run took (Task.retry(args=)).
     try:
-        next_claim = redundancy_download.download_slice(copy_id, claim)
+        next_claim = redundancy_download.download_slice(copy_id, claim, self.request.id)
     except redundancy_download.TransientDownloadError as error:
         countdown = get_exponential_backoff_interval(
             RETRY_BACKOFF_SECONDS, self.request.retries, RETRY_BACKOFF_MAX_SECONDS, full_jitter=True
@@ -47,3 +53,10 @@ def download_copy(self, copy_id: int, claim: str = "") -> None:
 @shared_task(ignore_result=True)
 def announce_copies() -> None:
     redundancy_seeding.announce_due()
+
+
+@shared_task(ignore_result=True)
+def worker_heartbeat() -> None:
+    # Its time on disk is what `serve` watches: proof the pool runs what it receives.
+    settings.WORKER_HEARTBEAT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    settings.WORKER_HEARTBEAT_FILE.touch()

@@ -1,0 +1,114 @@
+"""A Celery worker killed during a redundancy check: `manage.py serve` (as `make run` starts it,
+on the embedded filesystem broker) keeps the site up, restarts the worker, and the check's copy is
+published whole after the restart.
+
+The origin webseed is reached through a gate (the instance's public URL), so the download task is
+certainly running, its copy claimed, when the test sends SIGKILL."""
+
+import os
+import signal
+import time
+
+import httpx
+import pytest
+
+from tests.live import LiveInstance
+from tests.redundancy_helpers import Panel, http_get, import_script, wait_for
+from tests.worker_kill_helpers import (
+    GatedOrigin,
+    SiteProbe,
+    children,
+    process_with_connection,
+    worker_main,
+)
+
+pytestmark = pytest.mark.e2e
+STUCK_AFTER = 6  # PEERVEIL_WORKER_STUCK_AFTER for these instances: a stuck pool is seen fast
+
+
+def start_instance(tmp_path) -> tuple[LiveInstance, GatedOrigin]:
+    live = LiveInstance(tmp_path)
+    origin = GatedOrigin(live.port)
+    live.settings = {
+        "PEERVEIL_PUBLIC_URL": origin.url,  # the worker downloads through the gate
+        "PEERVEIL_REDUNDANCY_CHECK_INTERVAL": "1",
+        "PEERVEIL_WORKER_STUCK_AFTER": str(STUCK_AFTER),
+    }
+    live.manage("migrate", "--noinput")
+    live.manage("ensure_admin")
+    live.manage(
+        "shell",
+        "-c",
+        import_script([("Watched", 31)])
+        + "from instance.models import *\n"
+        + "Video.objects.get().record_view()\n"
+        + "RedundancyStrategy.objects.filter(name='most-views').update(enabled=True)\n",
+    )
+    live.start()
+    return live, origin
+
+
+def kill_during_download(tmp_path, pick_victim) -> str:
+    """Start the instance, let beat's check start the download, SIGKILL `pick_victim(...)`, let
+    the origin answer, wait for the copy. Returns the instance's log."""
+    live, origin = start_instance(tmp_path)
+    probe = SiteProbe(live.url)
+    try:
+        wait_for(lambda: origin.held, 20, "the download to reach the origin")
+        main = worker_main(live.process.pid)
+        victim = pick_victim(main, origin.held[0])
+        assert victim, live.log()
+        panel = Panel(live)
+        assert [copy["state"] for copy in panel.copies().values()] == ["downloading"]
+        killed_at = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        origin.open()
+        video = httpx.get(f"{live.url}/api/v1/videos").json()["data"][0]
+        name = video["files"][0]["fileUrl"].split("/")[-1]
+        copy_url = f"{origin.url}/static/redundancy/{name}"
+
+        def published() -> bool:
+            api = httpx.get(f"{live.url}/api/v1/videos/{video['uuid']}").json()
+            return f"ws={copy_url}" in api["files"][0]["magnetUri"]
+
+        wait_for(published, 40, "the copy published after the worker's restart")
+        recovered_in = time.monotonic() - killed_at
+        answers = probe.stop()
+        # The site answered every request, throughout.
+        assert answers and set(answers) == {"200"}, answers
+        assert live.process.poll() is None
+        # The copy is whole and consistent: published, its bytes the origin's, no part left.
+        origin_bytes = (tmp_path / "media" / "web-videos" / name).read_bytes()
+        assert http_get(f"{live.url}/static/redundancy/{name}")[2] == origin_bytes
+        assert (tmp_path / "redundancy" / name).read_bytes() == origin_bytes
+        assert sorted(path.name for path in (tmp_path / "redundancy").iterdir()) == [name]
+        (copy,) = panel.copies().values()
+        assert (copy["state"], copy["bytesDone"], copy["size"]) == (
+            "published",
+            len(origin_bytes),
+            len(origin_bytes),
+        )
+        print(f"copy published {recovered_in:.1f} s after the SIGKILL, {len(answers)} answers")
+        return live.log()
+    finally:
+        probe.stop()
+        live.stop()
+        origin.close()
+
+
+def test_a_killed_worker_main_process_is_restarted_and_its_download_completes(tmp_path):
+    log = kill_during_download(tmp_path, lambda main, port: main)
+    assert "the Celery worker stopped (signal 9): restarting it in 1 s" in log
+    # The download's message, held by the killed process, came back from its journal.
+    assert "1 unacknowledged message(s) of a stopped worker put back" in log
+
+
+def test_a_killed_pool_process_is_replaced_and_its_download_completes(tmp_path):
+    def pool_process(main: int, port: int) -> int | None:
+        return process_with_connection(port, children(main))
+
+    log = kill_during_download(tmp_path, pool_process)
+    assert "exited with 'signal 9 (SIGKILL)'" in log
+    # Either the worker gave the task back (WorkerLostError, after worker_lost_wait) and a new
+    # pool process ran it, or its pool stayed stuck and `serve` killed and restarted it.
+    assert "WorkerLostError" in log or "its pool is stuck" in log
