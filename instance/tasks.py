@@ -9,6 +9,8 @@ desired set; a download holds a claim that the same message, redelivered, takes 
 resumes from the part file's verified pieces; an announce is due or not by the copy's row.
 """
 
+import os
+
 from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
@@ -57,6 +59,7 @@ def announce_copies() -> None:
 
 @shared_task(ignore_result=True)
 def worker_heartbeat() -> None:
-    # Its time on disk is what `serve` watches: proof the pool runs what it receives.
+    # Its time on disk is what `serve` watches: proof the pool runs what it receives. The pool
+    # process's id, for whoever needs to know which one runs the tasks.
     settings.WORKER_HEARTBEAT_FILE.parent.mkdir(parents=True, exist_ok=True)
-    settings.WORKER_HEARTBEAT_FILE.touch()
+    settings.WORKER_HEARTBEAT_FILE.write_text(f"{os.getpid()}\n")

@@ -8,6 +8,7 @@ certainly running, its copy claimed, when the test sends SIGKILL."""
 import os
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -112,3 +113,37 @@ def test_a_killed_pool_process_is_replaced_and_its_download_completes(tmp_path):
     # Either the worker gave the task back (WorkerLostError, after worker_lost_wait) and a new
     # pool process ran it, or its pool stayed stuck and `serve` killed and restarted it.
     assert "WorkerLostError" in log or "its pool is stuck" in log
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
+def test_a_pool_process_killed_or_frozen_leaves_no_worker_that_never_runs_tasks(tmp_path, signum):
+    # Measured (celery 5.7, billiard 4.3, prefork, concurrency 1): after a SIGKILL of the idle
+    # pool process the worker most often kept receiving tasks and ran none, as long as watched
+    # (20 s); sometimes a new pool process ran them. A frozen one (SIGSTOP, as a process hung in
+    # a system call) never runs them, and the worker never notices.
+    live, origin = start_instance(tmp_path)
+    origin.open()
+    probe = SiteProbe(live.url)
+    heartbeat = tmp_path / "celery" / "heartbeat"
+    try:
+        wait_for(heartbeat.exists, 20, "a first heartbeat")
+        pool = int(heartbeat.read_text())
+        assert pool in children(worker_main(live.process.pid))
+        os.kill(pool, signum)
+        stopped_at = time.time()
+
+        def a_task_ran_since() -> bool:
+            return heartbeat.stat().st_mtime > stopped_at and int(heartbeat.read_text()) != pool
+
+        wait_for(a_task_ran_since, 3 * STUCK_AFTER, "a task run by another pool process")
+        print(f"tasks run again {time.time() - stopped_at:.1f} s after the signal")
+        answers = probe.stop()
+        assert answers and set(answers) == {"200"}, answers
+        assert live.process.poll() is None
+        if signum == signal.SIGSTOP:
+            assert "its pool is stuck): killing it" in live.log()
+            assert not Path(f"/proc/{pool}").exists()
+    finally:
+        probe.stop()
+        live.stop()
+        origin.close()
