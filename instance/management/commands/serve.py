@@ -72,14 +72,22 @@ def stop_processes(processes: list[subprocess.Popen]) -> None:
         signal_group(process, signal.SIGKILL)
 
 
+def heartbeat_stamp() -> int | None:
+    try:
+        return settings.WORKER_HEARTBEAT_FILE.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
 class SupervisedWorker:
     """The Celery worker, restarted whenever it dies or its pool stops running tasks.
 
-    A worker is only ever in the way of the redundancy program, never of the site: its death is
-    logged and repaired here, with a backoff so that one that cannot start (a broken broker
-    URL) is retried without spinning. Its messages survive it (CELERY_TASK_ACKS_LATE). A pool
-    that receives tasks and never runs them is seen by its heartbeat task: beat sends one ten
-    times per WORKER_STUCK_AFTER, the pool touches WORKER_HEARTBEAT_FILE.
+    The worker runs the redundancy program only; the site does without it for a while, so its
+    death is logged and repaired here, never a reason to stop the server. The backoff keeps a
+    worker that cannot start (a broken broker URL) from spinning. Its messages survive it
+    (CELERY_TASK_ACKS_LATE). A pool that receives tasks and never runs them is seen by the
+    heartbeat task: beat sends one ten times per WORKER_STUCK_AFTER, the pool writes
+    WORKER_HEARTBEAT_FILE.
     """
 
     def __init__(self, command: list[str]):
@@ -87,6 +95,8 @@ class SupervisedWorker:
         self.process: subprocess.Popen | None = None
         self.started = 0.0
         self.restart_at: float | None = 0.0  # start at once
+        self.last_beat: int | None = None  # the heartbeat file's time, as last seen
+        self.last_beat_seen = 0.0
         self.backoff = RESTART_BACKOFF_MIN_SECONDS
 
     def tend(self, now: float) -> None:
@@ -97,28 +107,31 @@ class SupervisedWorker:
         code = self.process.poll()
         if code is not None:
             self.died(code, now)
-        elif self.stuck_for(now) > settings.WORKER_STUCK_AFTER:
+        elif (stuck := self.stuck_for(now)) > settings.WORKER_STUCK_AFTER:
             logger.error(
                 "serve: the Celery worker ran no task for %d s (its pool is stuck): killing it",
-                self.stuck_for(now),
+                stuck,
             )
-            # SIGKILL, not a warm shutdown: measured, a stuck prefork worker never finishes one,
-            # and on its way it acknowledged the message of the task its lost pool process ran
-            # (lost). Killed, the worker leaves its messages to the broker (instance/broker.py).
+            # SIGKILL, not a warm shutdown: measured, a stuck prefork worker had not finished
+            # one after 10 s, and on its way it had acknowledged the message of the task its
+            # lost pool process was running (never run again). Killed, it leaves its unacknowledged
+            # messages to the broker, which hands them to the next worker (instance/broker.py).
             signal_group(self.process, signal.SIGKILL)
 
     def start(self, now: float) -> None:
         self.process = subprocess.Popen(self.command, start_new_session=True)
         self.started, self.restart_at = now, None
+        self.last_beat, self.last_beat_seen = heartbeat_stamp(), now
 
     def stuck_for(self, now: float) -> float:
-        """Seconds since the worker last proved it runs tasks (or since it started)."""
-        try:
-            beat = settings.WORKER_HEARTBEAT_FILE.stat().st_mtime
-        except FileNotFoundError:
-            beat = 0.0
-        since_beat = time.time() - beat
-        return min(since_beat, now - self.started)
+        """Seconds since the worker last proved it runs tasks (or since it started).
+
+        The heartbeat file's time is compared with itself only, so a clock step changes
+        nothing: what counts is when this loop saw it change."""
+        stamp = heartbeat_stamp()
+        if stamp != self.last_beat:
+            self.last_beat, self.last_beat_seen = stamp, now
+        return now - self.last_beat_seen
 
     def died(self, code: int, now: float) -> None:
         # Its pool processes and beat may outlive it (a SIGKILL reaches only the main process):
