@@ -27,7 +27,8 @@ RETRY_BACKOFF_MAX_SECONDS = 300
 
 @shared_task(ignore_result=True)
 def check_redundancy() -> None:
-    for copy_id in redundancy.run_check().queued:
+    result = redundancy.run_check()
+    for copy_id in result.queued + result.unclaimed:
         download_copy.delay(copy_id)
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.live import LiveInstance
-from tests.redundancy_helpers import Panel, http_get, import_script, wait_for
+from tests.redundancy_helpers import BROKER_URL, Panel, http_get, import_script, wait_for
 from tests.worker_kill_helpers import (
     GatedOrigin,
     SiteProbe,
@@ -27,13 +28,14 @@ pytestmark = pytest.mark.e2e
 STUCK_AFTER = 6  # PEERVEIL_WORKER_STUCK_AFTER for these instances: a stuck pool is seen fast
 
 
-def start_instance(tmp_path) -> tuple[LiveInstance, GatedOrigin]:
+def start_instance(tmp_path, **settings: str) -> tuple[LiveInstance, GatedOrigin]:
     live = LiveInstance(tmp_path)
     origin = GatedOrigin(live.port)
     live.settings = {
         "PEERVEIL_PUBLIC_URL": origin.url,  # the worker downloads through the gate
         "PEERVEIL_REDUNDANCY_CHECK_INTERVAL": "1",
         "PEERVEIL_WORKER_STUCK_AFTER": str(STUCK_AFTER),
+        **settings,
     }
     live.manage("migrate", "--noinput")
     live.manage("ensure_admin")
@@ -49,10 +51,10 @@ def start_instance(tmp_path) -> tuple[LiveInstance, GatedOrigin]:
     return live, origin
 
 
-def kill_during_download(tmp_path, pick_victim) -> str:
+def kill_during_download(tmp_path, pick_victim, **settings: str) -> str:
     """Start the instance, let beat's check start the download, SIGKILL `pick_victim(...)`, let
     the origin answer, wait for the copy. Returns the instance's log."""
-    live, origin = start_instance(tmp_path)
+    live, origin = start_instance(tmp_path, **settings)
     probe = SiteProbe(live.url)
     try:
         wait_for(lambda: origin.held, 20, "the download to reach the origin")
@@ -104,15 +106,22 @@ def test_a_killed_worker_main_process_is_restarted_and_its_download_completes(tm
     assert "1 unacknowledged message(s) of a stopped worker put back" in log
 
 
-def test_a_killed_pool_process_is_replaced_and_its_download_completes(tmp_path):
+@pytest.mark.parametrize("broker", ["filesystem", "redis"])
+def test_a_killed_pool_process_is_replaced_and_its_download_completes(tmp_path, broker):
     def pool_process(main: int, port: int) -> int | None:
         return process_with_connection(port, children(main))
 
-    log = kill_during_download(tmp_path, pool_process)
+    settings = {}
+    if broker == "redis":
+        redis.Redis.from_url(BROKER_URL).flushdb()
+        settings = {"PEERVEIL_CELERY_BROKER_URL": BROKER_URL}
+    log = kill_during_download(tmp_path, pool_process, **settings)
     assert "exited with 'signal 9 (SIGKILL)'" in log
     # Either the worker gave the task back (WorkerLostError, after worker_lost_wait) and a new
     # pool process ran it, or its pool stayed stuck and `serve` killed and restarted it.
     assert "WorkerLostError" in log or "its pool is stuck" in log
+    if broker == "redis":
+        redis.Redis.from_url(BROKER_URL).flushdb()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
