@@ -6,6 +6,7 @@ The origin webseed is reached through a gate (the instance's public URL), so the
 certainly running, its copy claimed, when the test sends SIGKILL."""
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -102,8 +103,9 @@ def kill_during_download(tmp_path, pick_victim, **settings: str) -> str:
 def test_a_killed_worker_main_process_is_restarted_and_its_download_completes(tmp_path):
     log = kill_during_download(tmp_path, lambda main, port: main)
     assert "the Celery worker stopped (signal 9): restarting it in 1 s" in log
-    # The download's message, held by the killed process, came back from its journal.
-    assert "1 unacknowledged message(s) of a stopped worker put back" in log
+    # The download's message, held by the killed process, came back from its journal (with the
+    # duplicate a later check may have sent while the copy was still unclaimed).
+    assert re.search(r"broker: [12] unacknowledged message\(s\) of a stopped worker put back", log)
 
 
 @pytest.mark.parametrize("broker", ["filesystem", "redis"])
