@@ -35,6 +35,7 @@ SPY_DEFENCE_FIELDS = [
     "max_messages_per_address",
     "max_http_requests_per_address",
     "max_http_announces_per_video",
+    "max_http_peers_per_address",
     "breaches_before_block",
     "block_seconds",
     "alarm_videos",
@@ -77,6 +78,7 @@ class TrackerLimitsForm(forms.ModelForm):
             "max_messages_per_address": "Messages per address per minute",
             "max_http_requests_per_address": "HTTP requests per address",
             "max_http_announces_per_video": "HTTP announces per address and video",
+            "max_http_peers_per_address": "HTTP peers per address in one swarm",
             "breaches_before_block": "Refused requests before a block",
             "block_seconds": "Block duration (seconds)",
             "alarm_videos": "Alarm: videos per address",
@@ -106,6 +108,9 @@ class TrackerLimitsForm(forms.ModelForm):
             "the window.",
             "max_http_announces_per_video": "A client announces once per interval; a collector "
             "asks again and again for new random peers.",
+            "max_http_peers_per_address": "BitTorrent clients one address (an IPv6 /64) may "
+            "have in one video's swarm; a new one replaces the one that announced longest ago. "
+            "One address cannot fill a swarm to be the peer everyone connects to.",
             "breaches_before_block": "Refused requests within the window after which the "
             "address is blocked: its connections are closed, new ones refused.",
             "block_seconds": "How long a block lasts, in memory only.",
@@ -131,6 +136,7 @@ class TrackerLimitsForm(forms.ModelForm):
                 "max_messages_per_address": "Messages per address",
                 "max_http_requests_per_address": "HTTP requests per address",
                 "max_http_announces_per_video": "HTTP announces per video",
+                "max_http_peers_per_address": "HTTP peers per address",
                 "breaches_before_block": "Refused requests before a block",
                 "block_seconds": "The block duration",
                 "alarm_videos": "The videos alarm",

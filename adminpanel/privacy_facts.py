@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from instance.models import InstanceSettings, P2PSetting, RedundancyCopy, RedundancyStrategy, Video
-from tracker.access import guard_config
-from tracker.core import TrackerConfig
+from tracker.access import guard_config, tracker_config
 from tracker.core.addresses import IPV4_SHOWN_PREFIX, IPV6_SHOWN_PREFIX
 
 from .swarm_history import SAMPLE_SECONDS
@@ -31,15 +30,6 @@ def duration(seconds: float) -> str:
         return f"{seconds} s"
     minutes, rest = divmod(seconds, 60)
     return f"{seconds} s ({minutes} min{f' {rest} s' if rest else ''})"
-
-
-def tracker_config(row: InstanceSettings) -> TrackerConfig:
-    """The limits the tracker applies for these settings (as tracker.access builds them)."""
-    return TrackerConfig(
-        announce_interval=row.announce_interval,
-        max_peers_per_reply=row.max_peers_per_reply,
-        max_message_bytes=settings.TRACKER_MAX_MESSAGE_BYTES,
-    )
 
 
 def http_address_kept_seconds(row: InstanceSettings) -> float:
@@ -159,6 +149,15 @@ def instance_facts(row: InstanceSettings | None = None) -> list[Fact]:
             "How often a player contacts the tracker while the video is open.",
         ),
         _request_limits_fact(row),
+        Fact(
+            "http-peers-per-address",
+            "BitTorrent (HTTP) peers per address in one swarm",
+            str(config.max_http_peers_per_address),
+            "One address (an IPv6 /64 counts as one) holds at most this many places in a "
+            "video's swarm; a new one replaces its peer that announced longest ago. So nobody "
+            "fills a swarm with itself to become the peer every client connects to, and "
+            "learns their addresses.",
+        ),
         _alarms_fact(row),
         _redundancy_fact(),
         Fact(

@@ -1,6 +1,7 @@
 """The redundancy strategies' form, with sizes written as PeerTube's config writes them ("10GB")."""
 
 import re
+from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -9,19 +10,26 @@ from instance.models import RedundancyStrategy, RedundancyStrategyName
 
 # Binary units, as PeerTube's config reads sizes (its "10GB" is 10 x 1024^3 bytes).
 UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}
-SIZE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
+# ASCII digits: \d would also take other scripts' digits.
+SIZE_PATTERN = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]?i?b?)\s*", re.IGNORECASE | re.ASCII)
 MAX_BUDGET = 1024**5
 
 
 def parse_size(text: str) -> int:
-    match = SIZE_PATTERN.match(text or "")
+    """Bytes; any size above MAX_BUDGET reads as MAX_BUDGET + 1, which no budget accepts."""
+    match = SIZE_PATTERN.fullmatch(text or "")
     if not match:
         raise ValueError(f"not a size: {text!r}")
     number, unit = match.groups()
     unit = unit.lower().replace("i", "")
     if unit and not unit.endswith("b"):
         unit += "b"
-    return int(float(number) * UNITS[unit])
+    # Decimal, not float: float("9" * 400) is inf, which int() refuses (OverflowError).
+    # Compared before multiplying: Decimal's context overflows past a million digits.
+    value = Decimal(number)
+    if value > MAX_BUDGET:
+        return MAX_BUDGET + 1
+    return int(min(value * UNITS[unit], MAX_BUDGET + 1))
 
 
 def format_size(size: int, *, exact: bool = False) -> str:

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from instance.models import COPY_IN_PROGRESS, RedundancyCopy, RedundancyStrategy
+from instance.redundancy_verify import PASS_CHECKS
 from instance.tasks import check_redundancy
 
 from .models import AuditEntry
@@ -50,6 +51,8 @@ def copy_json(copy: RedundancyCopy) -> dict:
         "url": copy.url if copy.state == "published" else None,
         "publishedAt": copy.published_at.isoformat() if copy.published_at else None,
         "expiresAt": copy.expires_at.isoformat() if copy.expires_at else None,
+        "verifiedAt": copy.verified_at.isoformat() if copy.verified_at else None,
+        "unpublishedCorrupt": copy.unpublished_corrupt,
     }
 
 
@@ -77,6 +80,7 @@ def render_page(request, *, forms=None, status=200):
         "in_progress": any(copy.state in COPY_IN_PROGRESS for copy in copies),
         "used_total": format_size(sum(usage.values())),
         "check_minutes": max(1, settings.REDUNDANCY_CHECK_INTERVAL // 60),
+        "pass_checks": PASS_CHECKS,
         "checking": request.GET.get("checking") == "1",
     }
     return render(request, "adminpanel/redundancy.html", context, status=status)

@@ -10,6 +10,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from tracker.core import TrackerConfig
+
 from . import torrents
 
 # The tracker never lists more peers than this in one reply, whatever an admin sets: classic
@@ -113,6 +115,13 @@ class InstanceSettings(models.Model):
         "alarm: connections per address",
         default=8,
         validators=[MinValueValidator(1), MaxValueValidator(10000)],
+    )
+    # One address (an IPv4 address, an IPv6 /64) holds at most this many HTTP peers of one
+    # swarm; the core's TrackerConfig says why and has the default.
+    max_http_peers_per_address = models.PositiveIntegerField(
+        "HTTP peers per address and swarm",
+        default=TrackerConfig.max_http_peers_per_address,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
     )
     updated = models.DateTimeField(auto_now=True)
 

@@ -11,11 +11,14 @@ twice changes nothing. The copy's states:
 
     queued -> downloading -> verifying -> published -> expired
                     \\-> failed (a corrupt piece, the origin gone; tried again a day later)
+    published -> failed (corrupted on disk since: unpublished by a check; tried again a day later)
 
-Downloads are instance/redundancy_download.py; announcing as a seeder, redundancy_seeding.py.
+Downloads are instance/redundancy_download.py; announcing as a seeder, redundancy_seeding.py;
+re-verifying published copies, redundancy_verify.py.
 """
 
 import logging
+import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -165,6 +168,8 @@ def _requeue(copy: RedundancyCopy, strategy: str, now) -> bool:
             expires_at=None,
             peer_id="",
             next_announce_at=None,
+            verified_at=None,
+            verify_cursor=0,
         )
     )
 
@@ -201,13 +206,20 @@ def _restart_stalled(copy: RedundancyCopy, now) -> bool:
     )
 
 
-def drop(copy: RedundancyCopy, reason: str, now: datetime | None = None) -> bool:
-    """Unpublish and delete a copy (state expired), then leave its swarm.
+def drop(
+    copy: RedundancyCopy,
+    reason: str,
+    now: datetime | None = None,
+    *,
+    state: CopyState = CopyState.EXPIRED,
+) -> bool:
+    """Unpublish and delete a copy (state expired, or failed: corrupted on disk), then leave its
+    swarm. A failed one is tried again like a failed download (FAILED_COPY_RETRY_AFTER).
 
     The row changes first, so the copy leaves the webseed lists before its file goes away."""
     now = now or timezone.now()
     updated = RedundancyCopy.objects.filter(pk=copy.pk, state=copy.state).update(
-        state=CopyState.EXPIRED,
+        state=state,
         reason=reason[:300],
         claim="",
         state_changed=now,
@@ -235,9 +247,13 @@ def copy_failed(copy_id: int, claim: str, reason: str) -> bool:
     return bool(updated)
 
 
-def publish(copy: RedundancyCopy, claim: str) -> bool:
-    """Make a verified copy (already at its final path) a webseed, for its minimum lifetime."""
+def publish(copy: RedundancyCopy, claim: str, rng: random.Random | None = None) -> bool:
+    """Make a verified copy (already at its final path) a webseed, for its minimum lifetime.
+
+    Its re-verification (redundancy_verify.py) starts at a random piece: no part of the file is
+    always checked first."""
     now = timezone.now()
+    start = (rng or random.SystemRandom()).randrange(copy.piece_count)
     strategy = RedundancyStrategy.objects.filter(name=copy.strategy).first()
     lifetime = (strategy or RedundancyStrategy(name=copy.strategy)).min_lifetime
     copy.state, copy.peer_id = CopyState.PUBLISHED, redundancy_seeding.new_peer_id()
@@ -254,6 +270,8 @@ def publish(copy: RedundancyCopy, claim: str) -> bool:
         expires_at=now + lifetime,
         peer_id=copy.peer_id,
         next_announce_at=None,
+        verified_at=now,
+        verify_cursor=start,
     )
     if updated:
         redundancy_seeding.start(copy)

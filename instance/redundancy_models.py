@@ -133,6 +133,11 @@ class RedundancyCopy(models.Model):
     # The identity the copy announces with as a seeder (instance/redundancy_seeding.py).
     peer_id = models.CharField(max_length=20, blank=True)
     next_announce_at = models.DateTimeField(null=True, blank=True)
+    # Re-verification of a published copy (instance/redundancy_verify.py): when its bytes last
+    # matched the torrent's SHA-1s (whole at publication, a window of pieces at each check since),
+    # and the piece the next check's window starts at.
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verify_cursor = models.PositiveIntegerField(default=0)
     created = models.DateTimeField(auto_now_add=True)
 
     objects = RedundancyCopyQuerySet.as_manager()
@@ -159,6 +164,15 @@ class RedundancyCopy(models.Model):
     @property
     def url(self) -> str:
         return f"{settings.PUBLIC_URL}/static/redundancy/{self.filename}"
+
+    @property
+    def piece_count(self) -> int:
+        return max(1, -(-self.video_file.size // self.video_file.piece_length))
+
+    @property
+    def unpublished_corrupt(self) -> bool:
+        """Failed after it was published: a check found it corrupted on disk."""
+        return self.state == CopyState.FAILED and self.published_at is not None
 
     @property
     def progress(self) -> int:

@@ -8,6 +8,7 @@ in-memory channel layer, a local-memory cache and Celery's filesystem broker.
 import json
 import os
 import secrets
+import tempfile
 from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,7 +37,20 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DATA_DIR = Path(env("DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Created for its owner only (mode & ~umask can only take bits away); an existing folder is left
+# as its admin made it, since the secret key and the database in it are 0600 anyway.
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private_file(path: Path) -> None:
+    """Create an empty file readable by its owner only (0600 from the first instant, whatever
+    the umask), or take group and other bits off an existing one of ours."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        info = path.stat()
+        if info.st_uid == os.geteuid() and info.st_mode & 0o077:
+            path.chmod(info.st_mode & 0o700)
 
 
 def _secret_key() -> str:
@@ -45,8 +59,18 @@ def _secret_key() -> str:
         return env("SECRET_KEY")
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
+        # Written to a private (0600) temporary file, then linked into place: the key is never
+        # readable by others, and processes starting together all read the one that won.
+        handle, temporary = tempfile.mkstemp(dir=DATA_DIR, prefix=".secret_key.")
+        try:
+            with os.fdopen(handle, "w") as stream:
+                stream.write(secrets.token_urlsafe(50))
+            os.link(temporary, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
+    _private_file(key_file)
     return key_file.read_text().strip()
 
 
@@ -108,6 +132,27 @@ DATABASES = {
         env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"), conn_max_age=60
     )
 }
+_sqlite_file = Path(DATABASES["default"]["NAME"] or ":memory:")
+if (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    and str(_sqlite_file) != ":memory:"
+    and _sqlite_file.parent.is_dir()
+):
+    # SQLite would create the file with 0644 (less the umask); an empty file is an empty
+    # database to it, and its journal and WAL files take the database file's mode.
+    _private_file(_sqlite_file)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        # Write-ahead log: readers (the tracker's policy reloads, panel pages) never block a
+        # writer nor a writer them, so only two writes at once wait for each other. The mode
+        # is stored in the file; it needs a local disk (not NFS).
+        "init_command": "PRAGMA journal_mode=WAL",
+        # Seconds a write waits for another one's lock before "database is locked" (Python's
+        # default is 5; a write holds the lock for milliseconds, a loaded machine is slower).
+        # Alarms are written again after that too (tracker/alarms.py).
+        "timeout": 20,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")

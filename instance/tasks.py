@@ -1,12 +1,14 @@
 """Celery tasks of the instance: thin wrappers that take ids and call the domain code.
 
-Beat runs check_redundancy every PEERVEIL_REDUNDANCY_CHECK_INTERVAL seconds, announce_copies
-every 15 s and worker_heartbeat (instance/settings.py, CELERY_BEAT_SCHEDULE).
+Beat runs check_redundancy (re-verification of the published copies, then the strategies) every
+PEERVEIL_REDUNDANCY_CHECK_INTERVAL seconds, announce_copies every 15 s and worker_heartbeat
+(instance/settings.py, CELERY_BEAT_SCHEDULE).
 
 Messages are acknowledged after the task ran (CELERY_TASK_ACKS_LATE): a task cut off by a killed
-worker runs again, whole. Each is safe to run twice: a check computes the difference to the
-desired set; a download holds a claim that the same message, redelivered, takes up again, and
-resumes from the part file's verified pieces; an announce is due or not by the copy's row.
+worker runs again, whole. Each is safe to run twice: a re-verification hashes the next window of
+pieces and a check computes the difference to the desired set; a download holds a claim that the
+same message, redelivered, takes up again, and resumes from the part file's verified pieces; an
+announce is due or not by the copy's row.
 """
 
 import os
@@ -15,7 +17,7 @@ from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
-from . import redundancy, redundancy_download, redundancy_seeding
+from . import redundancy, redundancy_download, redundancy_seeding, redundancy_verify
 
 # Network errors are retried with exponential backoff (5 s, 10 s, 20 s... at most 5 min, with
 # jitter), then the copy fails with the last error as its reason. The backoff stays below
@@ -27,6 +29,9 @@ RETRY_BACKOFF_MAX_SECONDS = 300
 
 @shared_task(ignore_result=True)
 def check_redundancy() -> None:
+    # Published copies are verified first: one found corrupt is failed, and the check that
+    # follows may give its room to another file, as after a failed download.
+    redundancy_verify.reverify_published()
     result = redundancy.run_check()
     for copy_id in result.queued + result.unclaimed:
         download_copy.delay(copy_id)

@@ -1,22 +1,20 @@
 """The instance's public HTTP surface: pages, the read-only API, webseeds, torrents, assets."""
 
-from pathlib import Path
-
 from django.conf import settings
-from django.contrib.staticfiles import finders
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from .api import video_json
-from .file_serving import file_response
+from .file_serving import file_response, find_asset, resolve_file, serve_file
 from .models import InstanceSettings, RedundancyCopy, Video, VideoFile
 from .player import player_context
 from .torrents import render_torrent
 
 API_DEFAULT_COUNT = 15
 API_MAX_COUNT = 100
+API_MAX_START = 10**9
 
 
 def problem(status: int, detail: str) -> JsonResponse:
@@ -48,21 +46,31 @@ def embed(request, uuid):
     return render(request, "instance/embed.html", player_context(video, request, embedded=True))
 
 
-def _bounded_int(raw: str | None, default: int, low: int, high: int) -> int | None:
+def _bounded_int(raw: str | None, default: int, high: int) -> int | None:
+    """A whole number from 0 to `high` written in ASCII digits, else None. str.isdigit() alone
+    also takes "²" and other scripts' digits; a number longer than `high` is out of bounds
+    before int() pays for it (and fails past 4300 digits)."""
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         return None
-    value = int(raw)
-    return value if low <= value <= high else None
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(high)):
+        return None
+    value = int(digits)
+    return value if value <= high else None
 
 
 @require_safe
 def api_video_list(request):
-    start = _bounded_int(request.GET.get("start"), 0, 0, 10**9)
-    count = _bounded_int(request.GET.get("count"), API_DEFAULT_COUNT, 0, API_MAX_COUNT)
+    start = _bounded_int(request.GET.get("start"), 0, API_MAX_START)
+    count = _bounded_int(request.GET.get("count"), API_DEFAULT_COUNT, API_MAX_COUNT)
     if start is None or count is None:
-        return problem(400, f"start must be >= 0 and count between 0 and {API_MAX_COUNT}")
+        return problem(
+            400,
+            f"start must be a whole number from 0 to {API_MAX_START} "
+            f"and count from 0 to {API_MAX_COUNT}",
+        )
     instance_p2p = InstanceSettings.load().p2p_enabled
     videos = Video.objects.prefetch_related("files")
     page = videos[start : start + count]
@@ -84,7 +92,7 @@ def web_video(request, filename: str):
     video_file = VideoFile.objects.filter(file=f"web-videos/{filename}").first()
     if video_file is None:
         raise Http404("No such video file")
-    return file_response(request, Path(video_file.file.path), cors=True)
+    return serve_file(request, video_file.file.storage.location, video_file.file.name, cors=True)
 
 
 @require_http_methods(["GET", "HEAD", "OPTIONS"])
@@ -92,22 +100,23 @@ def redundancy_copy(request, filename: str):
     """A published redundancy copy, served like the origin webseed (PeerTube's path)."""
     copy = RedundancyCopy.objects.published().filter(video_file__file=f"web-videos/{filename}")
     copy = copy.select_related("video_file").first()
-    if copy is None or not copy.path.is_file():
+    if copy is None:
         raise Http404("No such copy")
-    return file_response(request, copy.path, cors=True)
+    return serve_file(request, settings.REDUNDANCY_ROOT, copy.filename, cors=True)
 
 
 @require_http_methods(["GET", "HEAD", "OPTIONS"])
 def torrent_file(request, filename: str):
     video_file = VideoFile.objects.filter(torrent=f"torrents/{filename}").first()
-    if video_file is None:
+    stored = video_file and resolve_file(
+        video_file.torrent.storage.location, video_file.torrent.name
+    )
+    if stored is None:
         raise Http404("No such torrent")
     response = HttpResponse(
         b""
         if request.method == "OPTIONS"
-        else render_torrent(
-            Path(video_file.torrent.path).read_bytes(), webseeds=video_file.webseeds
-        ),
+        else render_torrent(stored.read_bytes(), webseeds=video_file.webseeds),
         content_type="application/x-bittorrent",
         status=204 if request.method == "OPTIONS" else 200,
     )
@@ -119,11 +128,10 @@ def torrent_file(request, filename: str):
 @require_http_methods(["GET", "HEAD"])
 def asset(request, path: str):
     """Static assets (collected, or found in the apps and STATICFILES_DIRS when not collected)."""
-    collected = Path(settings.STATIC_ROOT) / path
-    found = collected if collected.is_file() else finders.find(path)
-    if not found or ".." in Path(path).parts:
+    found = find_asset(path)
+    if found is None:
         raise Http404("No such asset")
-    response = file_response(request, Path(found))
+    response = file_response(request, found)
     response["Cache-Control"] = "public, max-age=3600"
     return response
 

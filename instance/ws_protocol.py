@@ -1,4 +1,5 @@
-"""uvicorn's sans-I/O WebSocket protocol (`--ws websockets-sansio`) with lighter per-socket state.
+"""uvicorn's sans-I/O WebSocket protocol (`--ws websockets-sansio`): lighter per-socket state,
+sends that never wait for a slow reader, and control frames the tracker can meter.
 
 The tracker keeps thousands of mostly idle sockets open; what each one costs is what an instance
 pays (issue 8: memory per open socket). uvicorn gives every connection an asyncio.Queue for the
@@ -7,13 +8,39 @@ and an empty deque is 600 bytes, about 3 KB a socket in all (tracemalloc under
 bench/tracker_bench.py --gc-probe tracemalloc). The protocol uses only put_nowait/get/empty of
 the one and set/clear/wait of the other, with a single reader at a time; the classes below do
 exactly that with a list and one future. `manage.py serve` names this class in `--ws`.
+
+Back-pressure: uvicorn's send() waits until the peer has read enough of what was sent before. The
+tracker sends to a socket from inside another socket's receive loop (an offer relayed to a peer),
+so one peer that stops reading froze every sender relaying to it and the idle sweeper closing
+sockets one by one. Here a send never waits: what the peer has not read stays in the transport's
+buffer, and a socket whose buffer stays over the transport's high-water mark for DRAIN_SECONDS,
+or grows past SEND_BUFFER_LIMIT, is dropped and leaves its swarms, as aquatic does.
+
+Control frames: websockets answers a ping by itself, so a ping flood never reached the tracker's
+message budget and pinned the core. Each ping or pong is passed to the app as a
+CONTROL_FRAME_EVENT, which the consumer meters like a message; reading pauses until the app has
+taken it, as for a data frame.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+# The ASGI event the protocol sends the app for each ping or pong it received (an extension:
+# other servers never send it, and an app that does not know it ignores it).
+CONTROL_FRAME_EVENT = "peerveil.websocket.control"
+# How long a socket's unsent data may stay over the transport's high-water mark (64 KiB: a few
+# dozen offers) before the socket is dropped. A browser on a slow link reads that much in well
+# under a second; a peer that stopped reading never does.
+DRAIN_SECONDS = 5.0
+# Unsent bytes at which a socket is dropped at once, however recently it last read.
+SEND_BUFFER_LIMIT = 1024 * 1024
+# The close code an app sees for a dropped slow reader: 1013 "Try Again Later" (IANA WebSocket
+# Close Code registry). No close frame is sent: a peer that does not read would never see it.
+CLOSE_SLOW_READER = 1013
 
 
 class MessageQueue:
@@ -89,13 +116,62 @@ class WritableFlag:
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if not isinstance(self.queue, asyncio.Queue) or not isinstance(
-            self.writable, asyncio.Event
-        ):
-            # A uvicorn whose protocol changed shape: keep its own objects rather than guess.
+        if isinstance(self.queue, asyncio.Queue) and isinstance(self.writable, asyncio.Event):
+            self.queue = MessageQueue()
+            self.writable = WritableFlag()
+        # else a uvicorn whose protocol changed shape: keep its own objects rather than guess.
+        # Sends never wait: the flag stays set, and pause_writing() starts the drain deadline.
+        self.writable.set()
+        self.drain_timer: asyncio.TimerHandle | None = None
+        self.dropped = False
+
+    def pause_writing(self) -> None:
+        if self.drain_timer is None and not self.dropped:
+            self.drain_timer = self.loop.call_later(DRAIN_SECONDS, self.drop_slow_reader)
+
+    def resume_writing(self) -> None:
+        if self.drain_timer is not None:
+            self.drain_timer.cancel()
+            self.drain_timer = None
+
+    def drop_slow_reader(self) -> None:
+        """Abort the connection (its unsent data is discarded) and tell the app it closed."""
+        self.drain_timer = None
+        if self.dropped or self.disconnected:
             return
-        self.queue = MessageQueue()
-        writable = WritableFlag()
-        if self.writable.is_set():
-            writable.set()
-        self.writable = writable
+        self.dropped = True
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": CLOSE_SLOW_READER})
+        self.transport.abort()
+
+    async def send(self, message) -> None:
+        if self.dropped:
+            raise ClientDisconnected()
+        await super().send(message)
+        if self.transport.get_write_buffer_size() > SEND_BUFFER_LIMIT:
+            self.drop_slow_reader()
+        elif message["type"] == "websocket.close" and self.close_timer is not None:
+            # uvicorn ends the closing handshake after close_timeout with transport.close(),
+            # which waits for the unsent data to drain: never, for a peer that does not read.
+            self.close_timer.cancel()
+            self.close_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # After drop_slow_reader the app reads no further event: a second disconnect is inert.
+        self.resume_writing()
+        super().connection_lost(exc)
+
+    def handle_ping(self) -> None:
+        super().handle_ping()
+        self._pass_control_frame()
+
+    def handle_pong(self, event) -> None:
+        super().handle_pong(event)
+        self._pass_control_frame()
+
+    def _pass_control_frame(self) -> None:
+        if not self.handshake_complete or self.close_sent or self.dropped:
+            return
+        self.queue.put_nowait({"type": CONTROL_FRAME_EVENT})
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()

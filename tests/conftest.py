@@ -53,3 +53,13 @@ def live_instance(tmp_path_factory):
 def get_json(url: str):
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.load(response)
+
+
+@pytest.fixture(autouse=True)
+def _alarms_stay_in_their_test():
+    """The alarm thread outlives a test and writes a locked database again until it can: an
+    alarm a test raised and did not wait for must not land in a later test's database."""
+    yield
+    from tracker.alarms import dispatcher
+
+    dispatcher.discard_pending()

@@ -3,12 +3,17 @@ panel; their thresholds and the request limits are set in the panel within bound
 
 import dataclasses
 import json
+import sqlite3
 import threading
+import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from django.conf import settings as django_settings
 from django.core import mail
+from django.db import connection
+from django.db.backends.sqlite3.base import DatabaseWrapper
 from django.utils import timezone
 
 from adminpanel.models import AuditEntry
@@ -152,6 +157,89 @@ def test_the_alarm_list_is_for_staff_only(client, django_user_model):
     alarm = Alarm.objects.get()
     assert client.post(f"/admin-panel/alarms/{alarm.pk}/acknowledge").status_code == 403
     assert not Alarm.objects.get().acknowledged
+
+
+# A busy database
+
+
+@pytest.fixture
+def write_lock():
+    """A second connection to the test database that takes SQLite's write lock (BEGIN
+    EXCLUSIVE) when called, until the test releases it or ends."""
+    if connection.vendor != "sqlite":
+        pytest.skip("holds SQLite's write lock")
+    locker = sqlite3.connect(connection.settings_dict["NAME"], uri=True, isolation_level=None)
+    yield locker
+    if locker.in_transaction:
+        locker.execute("ROLLBACK")
+    locker.close()
+
+
+def retried(since: int, times: int) -> bool:
+    """Whether the alarm thread has tried a write again `times` times since `since`; the
+    tries are spaced by its backoff (0.05 s, 0.1 s, 0.2 s...)."""
+    deadline = time.monotonic() + 10
+    while dispatcher.retries < since + times:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_an_alarm_raised_while_the_database_is_locked_is_stored_once_it_is_free(write_lock, caplog):
+    since = dispatcher.retries
+    write_lock.execute("BEGIN EXCLUSIVE")
+    dispatcher.submit(core.Alarm("videos", SPY, 9, 300.0, 0.0), timezone.now())
+    assert retried(since, 3)  # three tries refused, not one
+    assert not dispatcher.wait_idle(timeout=0.1)  # still waiting for the lock, not dropped
+    write_lock.execute("COMMIT")
+    assert dispatcher.wait_idle()
+    alarm = Alarm.objects.get()
+    assert (alarm.kind, alarm.count, alarm.source_hash, alarm.network) == (
+        "videos",
+        1,
+        hashed(SPY),
+        "127.61.0.0/16",
+    )
+    assert len(mail.outbox) == 1  # notified once, after the write
+    assert "alarm not stored yet (OperationalError), trying again" in caplog.text
+    assert "could not record an alarm" not in caplog.text
+    assert SPY not in caplog.text and SPY not in mail.outbox[0].body
+
+
+def test_alarms_discarded_as_by_a_restart_are_never_written(write_lock):
+    since = dispatcher.retries
+    write_lock.execute("BEGIN EXCLUSIVE")
+    dispatcher.submit(core.Alarm("videos", SPY, 9, 300.0, 0.0), timezone.now())
+    assert retried(since, 1)
+    dispatcher.discard_pending()
+    assert dispatcher.wait_idle(timeout=1)  # the backoff's sleep is cut short
+    write_lock.execute("COMMIT")
+    assert not Alarm.objects.exists()
+
+
+def test_sqlite_connections_use_a_write_ahead_log_and_wait_for_a_lock(tmp_path):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's options")
+    params = {**django_settings.DATABASES["default"], "NAME": str(tmp_path / "db.sqlite3")}
+    wrapper = DatabaseWrapper(params, alias="wal-check")
+    try:
+        with wrapper.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            assert cursor.fetchone() == ("wal",)
+            cursor.execute("PRAGMA busy_timeout")
+            timeout = django_settings.DATABASES["default"]["OPTIONS"]["timeout"]
+            assert cursor.fetchone() == (timeout * 1000,)
+            cursor.execute("CREATE TABLE t (x)")
+        # A reader in the middle of a transaction does not block a writer.
+        reader = sqlite3.connect(params["NAME"], isolation_level=None, timeout=0)
+        reader.execute("BEGIN")
+        reader.execute("SELECT * FROM t").fetchall()
+        with wrapper.cursor() as cursor:
+            cursor.execute("INSERT INTO t VALUES (1)")
+        reader.close()
+    finally:
+        wrapper.close()
 
 
 # The limits in the panel

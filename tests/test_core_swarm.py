@@ -185,3 +185,22 @@ def test_drop_swarm_returns_its_peers_and_leaves_others_alone():
     assert store.drop_swarm(SWARM) == []
     assert store.info_hashes() == [OTHER_SWARM]
     assert store.expire(now=10_000, ttl=1) == [(OTHER_SWARM, web(3))]
+
+
+def test_http_peers_of_a_source_are_listed_longest_silent_first():
+    store = InMemorySwarmStore()
+    for n in range(3):
+        store.put(SWARM, Peer(pid(n), None, "192.0.2.1", 6881, 10, n, source="192.0.2.1"))
+    store.put(SWARM, Peer(pid(9), None, "192.0.2.9", 6881, 10, 3, source="192.0.2.9"))
+    store.put(SWARM, Peer(pid(0), None, "192.0.2.1", 6881, 0, 4, source="192.0.2.1"))
+    assert [p.peer_id for p in store.http_peers_from(SWARM, "192.0.2.1")] == [
+        pid(1),
+        pid(2),
+        pid(0),
+    ]
+    store.remove(SWARM, pid(2))
+    store.put(SWARM, web(1))  # the peer_id moves to a socket: no longer the address's
+    assert [p.peer_id for p in store.http_peers_from(SWARM, "192.0.2.1")] == [pid(0)]
+    assert store.http_peers_from(OTHER_SWARM, "192.0.2.1") == []
+    store.remove(SWARM, pid(0))
+    assert store.http_peers_from(SWARM, "192.0.2.1") == []

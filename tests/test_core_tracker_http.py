@@ -269,3 +269,105 @@ def test_scrape_of_only_refused_info_hashes_fails(info_hashes, reason):
     tracker = make_tracker()
     assert tracker.handle_http_scrape(HttpScrape(info_hashes), 0) == {"failure reason": reason}
     assert tracker.store.info_hashes() == []
+
+
+# HTTP peers per address and swarm
+
+
+def http_peer_ids(tracker: Tracker, info_hash: bytes = VIDEO) -> set[bytes]:
+    peers = tracker.store.sample_http(info_hash, 50, random.Random(1), exclude=b"")
+    return {peer.peer_id for peer in peers}
+
+
+def test_one_address_holds_at_most_the_cap_and_its_oldest_peers_are_replaced():
+    tracker = make_tracker(max_http_peers_per_address=4)
+    rng = random.Random(1)
+    tracker.handle_http_announce(http(pid("other"), "192.0.2.99"), 0, rng)
+    for n in range(100):
+        reply = tracker.handle_http_announce(http(pid(f"{n:03d}"), "192.0.2.1"), n, rng)
+        assert reply["incomplete"] == min(n + 1, 4) + 1
+    assert http_peer_ids(tracker) == {pid("other"), *(pid(f"{n:03d}") for n in range(96, 100))}
+    assert tracker.store.counts(VIDEO) == (0, 5, 0)
+
+
+def test_replaced_seeders_and_leechers_leave_the_counts():
+    tracker = make_tracker(max_http_peers_per_address=2)
+    rng = random.Random(1)
+    tracker.handle_http_announce(http(pid("seed"), left=0), 0, rng)
+    tracker.handle_http_announce(http(pid("leech"), left=10), 1, rng)
+    reply = tracker.handle_http_announce(http(pid("new"), left=10), 2, rng)  # replaces the seeder
+    assert (reply["complete"], reply["incomplete"]) == (0, 2)
+    reply = tracker.handle_http_announce(http(pid("new2"), left=0), 3, rng)  # and the leecher
+    assert (reply["complete"], reply["incomplete"]) == (1, 1)
+    assert tracker.store.count_by_kind(VIDEO).http_seeders == 1
+
+
+def test_the_peer_replaced_is_the_one_that_announced_longest_ago():
+    tracker = make_tracker(max_http_peers_per_address=3)
+    rng = random.Random(1)
+    for n, name in enumerate("abc"):
+        tracker.handle_http_announce(http(pid(name)), n, rng)
+    tracker.handle_http_announce(http(pid("a"), event=None), 10, rng)  # a announces again
+    tracker.handle_http_announce(http(pid("d")), 11, rng)
+    assert http_peer_ids(tracker) == {pid("a"), pid("c"), pid("d")}
+    # The replaced peer is forgotten: announcing again, it is a new peer and replaces the next.
+    tracker.handle_http_announce(http(pid("b"), event=None), 12, rng)
+    assert http_peer_ids(tracker) == {pid("a"), pid("d"), pid("b")}
+
+
+def test_the_cap_counts_per_swarm_and_never_touches_other_addresses():
+    tracker = make_tracker(max_http_peers_per_address=2)
+    rng = random.Random(1)
+    for n in range(5):
+        tracker.handle_http_announce(http(pid(f"x{n}"), "192.0.2.1"), n, rng)
+        tracker.handle_http_announce(http(pid(f"y{n}"), "192.0.2.2", port=7000 + n), n, rng)
+        tracker.handle_http_announce(http(pid(f"z{n}"), "192.0.2.1", info_hash=OTHER_VIDEO), n, rng)
+    assert tracker.store.counts(VIDEO) == (0, 4, 0)
+    assert tracker.store.counts(OTHER_VIDEO) == (0, 2, 0)
+    assert {p.ip for p in tracker.store.http_peers_from(VIDEO, "192.0.2.2")} == {"192.0.2.2"}
+
+
+def test_ipv6_addresses_of_one_64_count_as_one_address():
+    tracker = make_tracker(max_http_peers_per_address=2)
+    rng = random.Random(1)
+    for n in range(1, 6):
+        tracker.handle_http_announce(http(pid(f"a{n}"), f"2001:db8:0:1::{n}"), n, rng)
+    tracker.handle_http_announce(http(pid("b"), "2001:db8:0:2::1"), 9, rng)
+    assert http_peer_ids(tracker) == {pid("a4"), pid("a5"), pid("b")}
+
+
+def test_a_lowered_cap_applies_when_the_next_peer_of_the_address_joins():
+    tracker = make_tracker(max_http_peers_per_address=4)
+    rng = random.Random(1)
+    for n in range(4):
+        tracker.handle_http_announce(http(pid(f"p{n}")), n, rng)
+    tracker.config = TrackerConfig(max_http_peers_per_address=2)
+    tracker.handle_http_announce(http(pid("p0"), event=None), 5, rng)  # a known peer: no trim
+    assert tracker.store.counts(VIDEO) == (0, 4, 0)
+    tracker.handle_http_announce(http(pid("new")), 6, rng)
+    assert http_peer_ids(tracker) == {pid("p0"), pid("new")}
+
+
+def test_stopped_and_expired_peers_free_their_place():
+    tracker = make_tracker(max_http_peers_per_address=2)
+    rng = random.Random(1)
+    tracker.handle_http_announce(http(pid("a")), 0, rng)
+    tracker.handle_http_announce(http(pid("b")), 100, rng)
+    tracker.handle_http_announce(http(pid("a"), event="stopped"), 101, rng)
+    tracker.expire(now=341)  # b is 241 s silent: gone
+    tracker.handle_http_announce(http(pid("c")), 341, rng)
+    tracker.handle_http_announce(http(pid("d")), 342, rng)
+    assert http_peer_ids(tracker) == {pid("c"), pid("d")}
+
+
+def test_an_exempt_source_is_not_capped():
+    tracker = make_tracker(max_http_peers_per_address=2)
+    rng = random.Random(1)
+    for n in range(5):
+        tracker.handle_http_announce(http(pid(f"m{n}")), n, rng, capped=False)
+    assert tracker.store.counts(VIDEO) == (0, 5, 0)
+
+
+def test_the_cap_must_let_at_least_one_peer_in():
+    with pytest.raises(ValueError):
+        TrackerConfig(max_http_peers_per_address=0)

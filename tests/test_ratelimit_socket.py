@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 from instance.asgi import application
 from tests.tracker_helpers import add_video, make_info_hash, peer_id, set_tracker_limits, wire
 from tracker.alarms import dispatcher
-from tracker.consumers import CLOSE_BLOCKED
+from tracker.consumers import CLOSE_POLICY_VIOLATION
 from tracker.core.guard import REFUSED_BLOCKED, REFUSED_RATE, REFUSED_VIDEOS
 from tracker.models import Alarm
 from tracker.service import service
@@ -106,7 +106,7 @@ async def test_a_flood_is_refused_then_blocks_the_address_and_closes_all_its_soc
     for socket in (flooding, idle):
         assert await socket.receive_output(timeout=2) == {
             "type": "websocket.close",
-            "code": CLOSE_BLOCKED,
+            "code": CLOSE_POLICY_VIOLATION,
         }
     assert await refused(SPY)
     assert "failure reason" not in await announce(viewer, info_hash, n=2)
@@ -132,6 +132,10 @@ async def test_probing_unknown_infohashes_rings_an_alarm_and_takes_no_video_slot
     ]
     # More than the 2 new videos at once of the defaults: unknown ones take no slot.
     assert reasons == ["Unknown infoHash"] * 3
+    # The alarm thread stores the alarm while the test writes a video: wait until it is
+    # stored, or the two writes race for the test database's lock (a shared in-memory
+    # SQLite answers the loser "locked" at once, without a busy timeout).
+    assert await sync_to_async(dispatcher.wait_idle)()
     published = await sync_to_async(add_video)("published after the probes")
     assert "failure reason" not in await announce(spy, published)
     await spy.disconnect()

@@ -58,9 +58,24 @@ class Scenario:
     def orm(self, code: str) -> str:
         return self.live.manage("shell", "-c", f"from instance.models import *\n{code}")
 
-    def copy_rows(self) -> list[tuple]:
+    def copy_rows(self, *, verification: bool = True) -> list[tuple]:
+        """The copies' rows; without the re-verification's record (each check moves it on)."""
         with sqlite3.connect(self.live.data_dir / "db.sqlite3") as db:
-            return db.execute("SELECT * FROM instance_redundancycopy ORDER BY id").fetchall()
+            columns = [row[1] for row in db.execute("PRAGMA table_info(instance_redundancycopy)")]
+            if not verification:
+                columns = [c for c in columns if c not in ("verified_at", "verify_cursor")]
+            return db.execute(
+                f"SELECT {', '.join(columns)} FROM instance_redundancycopy ORDER BY id"
+            ).fetchall()
+
+    def cursors(self) -> dict[str, int]:
+        """Published copy -> the piece its next re-verification starts at."""
+        output = self.orm(
+            "for c in RedundancyCopy.objects.published().select_related('video_file__video'):\n"
+            "    print(f'cursor\\t{c.video_file.video.name}\\t{c.verify_cursor}')"
+        )
+        rows = [line.split("\t")[1:] for line in output.splitlines() if line.startswith("cursor\t")]
+        return {name: int(cursor) for name, cursor in rows}
 
 
 def webseeds(scenario: Scenario, name: str) -> dict[str, list[str]]:
@@ -208,14 +223,21 @@ def test_a_corrupt_origin_piece_fails_the_copy_which_stays_unpublished(scenario)
     assert not any(name.startswith(scenario.origin_path("Corrupt").name) for name in stored)
 
 
-def test_running_the_same_check_again_changes_nothing(scenario):
-    rows = scenario.copy_rows()
+def test_running_the_same_check_again_changes_nothing_but_verifies_a_piece_of_each_copy(scenario):
+    rows = scenario.copy_rows(verification=False)
+    cursors = scenario.cursors()
     files = {
         p.name: p.stat().st_mtime_ns for p in (scenario.live.data_dir / "redundancy").iterdir()
     }
     downloads = scenario.worker.downloads_received()
     scenario.panel.run_check(scenario.worker)
-    assert scenario.copy_rows() == rows
+    assert scenario.copy_rows(verification=False) == rows
+    # These files have fewer than PASS_CHECKS pieces: one piece a check, the next one.
+    assert set(cursors) == {"Most viewed", "Second", "Trending"}
+    count = {name: -(-scenario.file(name)["size"] // 16384) for name in cursors}
+    assert scenario.cursors() == {
+        name: (cursor + 1) % count[name] for name, cursor in cursors.items()
+    }
     assert {
         p.name: p.stat().st_mtime_ns for p in (scenario.live.data_dir / "redundancy").iterdir()
     } == files
@@ -301,3 +323,35 @@ def test_a_network_error_is_retried_with_backoff_and_a_failed_copy_a_day_later(s
         lambda: scenario.panel.copies()["Corrupt"]["state"] == "published", 40, "the retried copy"
     )
     assert http_get(scenario.copy_url("Corrupt"))[2] == corrupt.read_bytes()
+
+
+def test_a_copy_corrupted_on_disk_stops_being_served_after_the_next_check(scenario):
+    name = "Most viewed"
+    stored = scenario.live.data_dir / "redundancy" / scenario.origin_path(name).name
+    assert http_get(scenario.copy_url(name))[0] == 200
+    # The server was restarted by the test before (the tracker forgot its swarms) and this worker
+    # runs no beat: the copy announces "started" again now, as its next periodic announce would.
+    scenario.orm(
+        "from instance import redundancy_seeding\n"
+        f"RedundancyCopy.objects.filter(video_file__video__name={name!r})"
+        ".update(next_announce_at=None)\n"
+        "redundancy_seeding.announce_due()"
+    )
+    assert seeders(scenario, name) == 1
+    # One byte of the piece the next check verifies (16 KiB pieces for these small files).
+    piece = scenario.cursors()[name]
+    data = bytearray(stored.read_bytes())
+    data[piece * 16384 + 7] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    assert http_get(scenario.copy_url(name))[0] == 200  # served until a check reads it
+    scenario.panel.run_check(scenario.worker)
+    assert http_get(scenario.copy_url(name))[0] == 404
+    copy = scenario.panel.copies()[name]
+    assert copy["state"] == "failed" and copy["unpublishedCorrupt"] and copy["url"] is None
+    assert copy["reason"].startswith(f"Piece {piece} of ") and "corrupted on disk" in copy["reason"]
+    origin = scenario.file(name)["fileUrl"]
+    assert webseeds(scenario, name) == {"torrent": [origin], "magnet": [origin]}
+    assert not stored.exists()
+    assert seeders(scenario, name) == 0  # it sent "stopped"
+    page = scenario.panel.http.get("/admin-panel/redundancy/").text
+    assert "Unpublished: corrupt" in page

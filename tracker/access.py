@@ -26,6 +26,17 @@ POLICY_MAX_AGE = 5.0
 FULL_RELOAD_SECONDS = 300.0
 
 
+def tracker_config(row: InstanceSettings) -> TrackerConfig:
+    """The core's limits for these settings: what the tracker applies and the FAQ states."""
+    return TrackerConfig(
+        announce_interval=row.announce_interval,
+        min_interval=max(1, row.announce_interval // 2),
+        max_peers_per_reply=row.max_peers_per_reply,
+        max_message_bytes=settings.TRACKER_MAX_MESSAGE_BYTES,
+        max_http_peers_per_address=row.max_http_peers_per_address,
+    )
+
+
 def guard_config(row: InstanceSettings) -> GuardConfig:
     return GuardConfig(
         window=row.guard_window,
@@ -92,12 +103,7 @@ class TrackerPolicy:
             self._allowed = {
                 bytes.fromhex(f.info_hash): f.video.p2p_effective(row.p2p_enabled) for f in files
             }
-            self.config = TrackerConfig(
-                announce_interval=row.announce_interval,
-                min_interval=max(1, row.announce_interval // 2),
-                max_peers_per_reply=row.max_peers_per_reply,
-                max_message_bytes=settings.TRACKER_MAX_MESSAGE_BYTES,
-            )
+            self.config = tracker_config(row)
             self.guard_config = guard_config(row)
             self._version, self._loaded_changes = version, changes
             self._loaded_at = self._fully_loaded_at = now

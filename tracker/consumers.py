@@ -6,6 +6,7 @@ import orjson
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from instance.ws_protocol import CONTROL_FRAME_EVENT
 from tracker.service import service
 from tracker.sources import guard_key, scope_address
 
@@ -13,8 +14,9 @@ log = logging.getLogger(__name__)
 
 # Close code for a socket that stayed silent too long (RFC 6455 section 7.4.1: 1001 going away).
 CLOSE_IDLE = 1001
-# Close code for the sockets of a blocked source (RFC 6455 section 7.4.1: policy violation).
-CLOSE_BLOCKED = 1008
+# Close code for the sockets of a blocked source, and for a socket flooding control frames
+# (RFC 6455 section 7.4.1: policy violation).
+CLOSE_POLICY_VIOLATION = 1008
 
 
 class TrackerConsumer(AsyncWebsocketConsumer):
@@ -42,6 +44,8 @@ class TrackerConsumer(AsyncWebsocketConsumer):
                 kind = message["type"]
                 if kind == "websocket.receive":
                     await self.on_frame(message.get("text") or message.get("bytes") or "")
+                elif kind == CONTROL_FRAME_EVENT:
+                    await self.on_control_frame()
                 elif kind == "websocket.connect":
                     await self.websocket_connect(message)
                 elif kind == "websocket.disconnect":
@@ -71,6 +75,14 @@ class TrackerConsumer(AsyncWebsocketConsumer):
         for recipient, message in service.handle_web(self, raw):
             await recipient.deliver(message)
 
+    async def on_control_frame(self) -> None:
+        """A ping or pong: no reply of ours (the server answered a ping), but it costs the
+        connection's message budget; one over it closes the socket and counts as a refused
+        request towards a block. It does not count as activity for the idle sweeper. Frames
+        parsed from the same read as the refused one are not counted again."""
+        if not self.closing and not service.meter_control_frame(self):
+            await self._close(CLOSE_POLICY_VIOLATION)
+
     async def deliver(self, message: dict) -> None:
         try:
             await self.base_send({"type": "websocket.send", "text": orjson.dumps(message).decode()})
@@ -81,7 +93,7 @@ class TrackerConsumer(AsyncWebsocketConsumer):
         await self._close(CLOSE_IDLE)
 
     async def close_blocked(self) -> None:
-        await self._close(CLOSE_BLOCKED)
+        await self._close(CLOSE_POLICY_VIOLATION)
 
     async def _close(self, code: int) -> None:
         if self.closing:

@@ -33,6 +33,14 @@ class TrackerConfig:
     # bittorrent-tracker's websocket-tracker.js); an answer later than this is useless.
     offer_ttl: float = 60.0
     max_scrape_infohashes: int = 50
+    # HTTP peers one address may hold in one swarm; a new one replaces the one of that address
+    # that announced longest ago. "Address" is the guard's source key (addresses.source_key):
+    # an IPv4 address, an IPv6 /64, since a host picks any address of its /64 at will. One
+    # address announcing 100 peer_ids held 100 places of a swarm, so the random samples other
+    # clients got listed mostly it: a collector in most places is the peer the swarm's clients
+    # connect to, and learns their addresses. A home rarely runs more than a few BitTorrent
+    # clients on one video.
+    max_http_peers_per_address: int = 4
 
     def __post_init__(self) -> None:
         for name in (
@@ -48,6 +56,9 @@ class TrackerConfig:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")
+        if self.max_http_peers_per_address < 1:
+            # Zero would let no HTTP peer in at all; P2P has its own switch for that.
+            raise ValueError("max_http_peers_per_address must be at least 1")
         if self.max_peers_per_reply > HARD_MAX_PEERS:
             # frozen dataclass: the only way to normalise a field after init.
             object.__setattr__(self, "max_peers_per_reply", HARD_MAX_PEERS)

@@ -47,6 +47,13 @@ class GuardedTracker:
         if meter is not None:
             self.guard.close_socket(meter, now)
 
+    def meter_control_frame(self, meter: SocketMeter | None, now: float) -> Verdict | None:
+        """A ping or pong costs a message of the socket's budget (a ping flood pinned the
+        server's core while no message was counted); the refusal if it is over."""
+        if meter is None:
+            return None
+        return self.guard.meter_message(meter, now)
+
     def handle_web(
         self,
         connection: object,
@@ -110,7 +117,7 @@ class GuardedTracker:
     ) -> tuple[dict, Verdict | None]:
         tracker = self.tracker
         if source is None:
-            return tracker.handle_http_announce(message, now, rng), None
+            return tracker.handle_http_announce(message, now, rng, capped=False), None
         info_hash = message.info_hash
         verdict = self.guard.http_announce(source, info_hash, now)
         if verdict is not None:

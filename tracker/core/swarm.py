@@ -26,6 +26,9 @@ class Peer:
     # HTTP peers only: address and port as a compact reply lists them (replies.compact_peer),
     # packed once per announce rather than once per reply that lists the peer.
     compact: bytes = b""
+    # HTTP peers only: the key the per-address cap counts the peer under (the guard's source
+    # key, in memory like its address); None: not counted (an exempt source).
+    source: str | None = None
 
     @property
     def seeder(self) -> bool:
@@ -56,6 +59,9 @@ class SwarmStore(Protocol):
 
     def count_by_kind(self, info_hash: bytes) -> KindCounts: ...
 
+    def http_peers_from(self, info_hash: bytes, source: str) -> list[Peer]:
+        """The HTTP peers counted under `source`, the one put longest ago first."""
+
     def record_completed(self, info_hash: bytes) -> None: ...
 
     def sample_web(
@@ -80,7 +86,16 @@ class _Swarm:
     """One torrent's peers, with one list per kind so that sampling is O(k) (the reference
     tracker lists the whole swarm on every announce, O(swarm size))."""
 
-    __slots__ = ("peers", "web", "web_index", "http", "http_index", "web_seeders", "seeders")
+    __slots__ = (
+        "peers",
+        "web",
+        "web_index",
+        "http",
+        "http_index",
+        "by_source",
+        "web_seeders",
+        "seeders",
+    )
 
     def __init__(self) -> None:
         self.peers: dict[bytes, Peer] = {}
@@ -88,6 +103,9 @@ class _Swarm:
         self.web_index: dict[bytes, int] = {}
         self.http: list[bytes] = []
         self.http_index: dict[bytes, int] = {}
+        # HTTP peers per source key, in the order they were last put (dicts keep insertion
+        # order): the first is the one that announced longest ago.
+        self.by_source: dict[str, dict[bytes, None]] = {}
         self.web_seeders = 0
         self.seeders = 0
 
@@ -97,6 +115,7 @@ class _Swarm:
         index[peer.peer_id] = len(ids)
         ids.append(peer.peer_id)
         self._count(peer, 1)
+        self._index(peer)
 
     def unlink(self, peer_id: bytes) -> Peer | None:
         peer = self.peers.pop(peer_id, None)
@@ -110,6 +129,7 @@ class _Swarm:
             ids[position] = last
             index[last] = position
         self._count(peer, -1)
+        self._unindex(peer)
         return peer
 
     def replace(self, peer: Peer) -> None:
@@ -118,12 +138,26 @@ class _Swarm:
         self._count(old, -1)
         self.peers[peer.peer_id] = peer
         self._count(peer, 1)
+        if old.source is not None or peer.source is not None:  # never for a web peer
+            self._unindex(old)
+            self._index(peer)  # at the end: the latest announce of its source
 
     def _count(self, peer: Peer, delta: int) -> None:
         if peer.seeder:
             self.seeders += delta
             if peer.is_web:
                 self.web_seeders += delta
+
+    def _index(self, peer: Peer) -> None:
+        if peer.source is not None and not peer.is_web:
+            self.by_source.setdefault(peer.source, {})[peer.peer_id] = None
+
+    def _unindex(self, peer: Peer) -> None:
+        if peer.source is not None and not peer.is_web:
+            ids = self.by_source[peer.source]
+            del ids[peer.peer_id]
+            if not ids:
+                del self.by_source[peer.source]
 
     def sample(self, ids: list[bytes], k: int, rng: random.Random, exclude: bytes) -> list[Peer]:
         size = len(ids)
@@ -201,6 +235,12 @@ class InMemorySwarmStore:
             http_seeders=http_seeders,
             http_leechers=len(swarm.http) - http_seeders,
         )
+
+    def http_peers_from(self, info_hash: bytes, source: str) -> list[Peer]:
+        swarm = self._swarms.get(info_hash)
+        if swarm is None:
+            return []
+        return [swarm.peers[peer_id] for peer_id in swarm.by_source.get(source, ())]
 
     def record_completed(self, info_hash: bytes) -> None:
         self._downloaded[info_hash] = self._downloaded.get(info_hash, 0) + 1

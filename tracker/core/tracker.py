@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from .addresses import source_key
 from .config import TrackerConfig
 from .connections import ConnectionBook
 from .message_types import (
@@ -230,7 +231,11 @@ class Tracker:
 
     # HTTP
 
-    def handle_http_announce(self, message: HttpAnnounce, now: float, rng: random.Random) -> dict:
+    def handle_http_announce(
+        self, message: HttpAnnounce, now: float, rng: random.Random, capped: bool = True
+    ) -> dict:
+        """`capped` False: a source the caller exempts from every limit (GuardedTracker), whose
+        peers are not counted per address."""
         info_hash, peer_id = message.info_hash, message.peer_id
         existing = self.store.get(info_hash, peer_id)
         mine = existing is not None and not existing.is_web and existing.ip == message.ip
@@ -249,7 +254,13 @@ class Tracker:
         if message.event == EVENT_COMPLETED and mine and not existing.seeder:
             self.store.record_completed(info_hash)
         ip, port = message.ip, message.port
-        peer = Peer(peer_id, None, ip, port, message.left, now, compact_peer(ip, port))
+        source = None if existing is None else existing.source  # mine: the same address
+        if existing is None and capped:
+            # The parser normalised the address (http_parser._normalise_ip): a dotted quad is
+            # its own source key, and only an IPv6 address needs parsing for its /64.
+            source = ip if ":" not in ip else source_key(ip)
+            self._make_room(info_hash, source)
+        peer = Peer(peer_id, None, ip, port, message.left, now, compact_peer(ip, port), source)
         self.store.put(info_hash, peer)
         wanted = self.config.max_peers_per_reply
         if message.numwant is not None:
@@ -258,6 +269,15 @@ class Tracker:
         # and its IP is never stored.
         peers = self.store.sample_http(info_hash, wanted, rng, exclude=peer_id)
         return self._http_reply(info_hash, peers, message)
+
+    def _make_room(self, info_hash: bytes, source: str) -> None:
+        """Before a new peer of `source` joins: forget the ones of that source that announced
+        longest ago, so that it holds at most max_http_peers_per_address places. A forgotten
+        client that announces again is a new peer, and replaces the next one."""
+        peers = self.store.http_peers_from(info_hash, source)
+        excess = len(peers) + 1 - self.config.max_http_peers_per_address
+        for peer in peers[: max(0, excess)]:
+            self.store.remove(info_hash, peer.peer_id)
 
     def _http_reply(self, info_hash: bytes, peers: list[Peer], message: HttpAnnounce) -> dict:
         complete, incomplete, _ = self.store.counts(info_hash)

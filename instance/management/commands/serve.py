@@ -37,7 +37,10 @@ def server_command(host: str, port: int) -> list[str]:
         # Frames above this are refused by the server before any parsing (the tracker's own
         # limit, with a failure reason, is lower).
         "--ws-max-size", str(4 * settings.TRACKER_MAX_MESSAGE_BYTES),
-        "--loop", "uvloop", "--http", "httptools", "--lifespan", "off",
+        # httptools with a deadline for request headers and a cap on silent connections
+        # (instance/http_protocol.py).
+        "--loop", "uvloop", "--http", "instance.http_protocol:GuardedHttpProtocol",
+        "--lifespan", "off",
         "--no-access-log",
         # uvicorn logs every WebSocket handshake at INFO with the client's address
         # ('127.0.0.1:58378 - "WebSocket /tracker/socket" [accepted]'): keep it to warnings.

@@ -1,0 +1,100 @@
+"""uvicorn's httptools HTTP protocol with a deadline for request headers and a per-address cap
+on connections that have not sent one.
+
+uvicorn arms no timer on a new connection and disarms its keep-alive timer at the first byte of
+the next request, so a connection that sends nothing, or half a request line, is held for ever:
+five silent connections and one with a half-sent header were still open after 330 s, and every
+one costs a socket and memory. Here the headers of each request must be complete within
+HEADER_SECONDS of the connection (or of the request's first byte), and an address may hold at
+most the tracker's per-address socket limit of such unproven connections at once; one more is
+closed on arrival. A connection that completed a request is governed by uvicorn's keep-alive
+timeout, and a WebSocket by the tracker's own limits (the guard counts upgraded sockets).
+
+The count is in memory, keyed by the guard's key for the address (never stored). Trusted proxies
+are not counted: every client behind them shares their address, and the client's own address
+is known only once the headers (X-Forwarded-For) are in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# A browser sends its request line and headers in the first packet after the handshake;
+# a few seconds leave room for a slow mobile link.
+HEADER_SECONDS = 5.0
+
+# Open connections without a complete request, per guard key.
+_unproven: dict[str, int] = {}
+
+
+def _unproven_limit() -> int:
+    # Imported late: uvicorn loads this class before the Django app (and its settings).
+    from tracker.service import service
+
+    return service.guard.config.max_sockets
+
+
+def _counted_key(client: tuple[str, int] | None) -> str | None:
+    from django.conf import settings
+
+    from tracker.core.addresses import in_networks, parse_address
+    from tracker.sources import guard_key
+
+    if client is None or in_networks(parse_address(client[0]), settings.TRUSTED_PROXIES):
+        return None
+    return guard_key(client[0])
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    header_timer: asyncio.TimerHandle | None = None
+    unproven_key: str | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        key = _counted_key(self.client)
+        if key is not None:
+            count = _unproven.get(key, 0)
+            if count >= _unproven_limit():
+                transport.abort()
+                return
+            _unproven[key] = count + 1
+            self.unproven_key = key
+        self._arm_header_timer()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.header_timer is None:
+            self._arm_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_timer()
+        self._release()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        self._release()
+        super().connection_lost(exc)
+
+    def _arm_header_timer(self) -> None:
+        self.header_timer = self.loop.call_later(HEADER_SECONDS, self._header_timeout)
+
+    def _disarm_header_timer(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def _header_timeout(self) -> None:
+        self.header_timer = None
+        self.transport.abort()
+
+    def _release(self) -> None:
+        key, self.unproven_key = self.unproven_key, None
+        if key is not None:
+            count = _unproven.get(key, 0) - 1
+            if count > 0:
+                _unproven[key] = count
+            else:
+                _unproven.pop(key, None)
