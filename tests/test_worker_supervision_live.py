@@ -21,6 +21,8 @@ from tests.worker_kill_helpers import (
     GatedOrigin,
     SiteProbe,
     children,
+    cmdline,
+    group,
     process_with_connection,
     worker_main,
 )
@@ -156,5 +158,40 @@ def test_a_pool_process_killed_or_frozen_leaves_no_worker_that_never_runs_tasks(
             assert not Path(f"/proc/{pool}").exists()
     finally:
         probe.stop()
+        live.stop()
+        origin.close()
+
+
+def test_a_worker_that_keeps_dying_is_restarted_with_a_growing_delay(tmp_path):
+    live, origin = start_instance(tmp_path)
+    origin.open()
+    probe = SiteProbe(live.url)
+    try:
+        for delay in (1, 2, 4):
+            main = wait_for(lambda: worker_main(live.process.pid), 20, "a worker")
+            os.kill(main, signal.SIGKILL)
+            line = f"the Celery worker stopped (signal 9): restarting it in {delay} s"
+            wait_for(lambda line=line: line in live.log(), 10, line)
+        restarted = wait_for(lambda: worker_main(live.process.pid), 10, "the fourth worker")
+        assert restarted != main
+        answers = probe.stop()
+        assert answers and set(answers) == {"200"}, answers
+    finally:
+        probe.stop()
+        live.stop()
+        origin.close()
+
+
+def test_the_server_s_end_stops_serve_and_every_process_of_the_instance(tmp_path):
+    live, origin = start_instance(tmp_path)
+    try:
+        wait_for(lambda: "celery@" in live.log() and " ready." in live.log(), 20, "the worker")
+        family = [pid for child in children(live.process.pid) for pid in group(child)]
+        server = next(pid for pid in children(live.process.pid) if " uvicorn " in cmdline(pid))
+        os.kill(server, signal.SIGKILL)
+        assert live.process.wait(15) != 0
+        assert "the server stopped" in live.log()
+        wait_for(lambda: not [pid for pid in family if Path(f"/proc/{pid}").exists()], 5, "none")
+    finally:
         live.stop()
         origin.close()

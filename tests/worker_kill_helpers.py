@@ -66,6 +66,11 @@ def children(pid: int) -> list[int]:
     return [int(child) for child in out.split()]
 
 
+def group(leader: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-g", str(leader)], capture_output=True, text=True).stdout
+    return [int(pid) for pid in out.split()]
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
