@@ -5,12 +5,15 @@ only in the worker's memory until acknowledged (Celery's task_acks_late: after t
 worker stopped cleanly puts such messages back (kombu's QoS.restore_unacked_once), but one killed
 with SIGKILL loses them: a check or a download that was running, a retry waiting for its
 countdown. Redis keeps them in a hash and puts them back after the visibility timeout; this is
-the same for the filesystem broker: each consuming process journals the messages it holds in
-`unacked/<pid>-<start time>/`, removes an entry when the message is acknowledged or rejected,
-and any process opening a channel puts back the journals of processes that no longer exist.
-Process ids are recycled, hence the start time (field 22 of /proc/PID/stat, in clock ticks since
-boot): a journal is recovered only when no process with both exists. The broker's folders are
-on one machine, so every consumer's process is visible there.
+the same for the filesystem broker: a consuming process takes a message by renaming its file
+into its own journal, `unacked/<pid>-<start time>/` (one rename: at no moment is the message
+only in memory), deletes the entry when the message is acknowledged or rejected, and any process
+opening a channel puts back the journals of processes that no longer exist. Process ids are
+recycled, hence the start time (field 22 of /proc/PID/stat, in clock ticks since boot): a
+journal is recovered only when no process with both exists. The broker's folders are on one
+machine, so every consumer's process is visible there, and on one file system (all in
+$DATA_DIR/celery), so the rename is atomic. A consumer killed just after taking a message it
+would not acknowledge (Celery's remote control) has it delivered again, harmlessly.
 """
 
 import contextlib
@@ -19,6 +22,7 @@ import os
 import time
 import uuid
 from pathlib import Path
+from queue import Empty
 
 from kombu.transport import filesystem, virtual
 from kombu.utils.encoding import str_to_bytes
@@ -50,13 +54,23 @@ class JournalQoS(virtual.QoS):
         self._owner_pid = os.getpid()
         self._journal = channel.unacked_folder / f"{self._owner_pid}-{process_start(os.getpid())}"
 
+    @property
+    def journal(self) -> Path:
+        return self._journal
+
     def append(self, message, delivery_tag):
-        self._journal.mkdir(parents=True, exist_ok=True)
+        # The message file, taken into the journal by Channel._get, becomes the entry: there
+        # is no moment at which the message is only in this process's memory.
         entry = self._journal / str(delivery_tag)
-        temporary = entry.with_suffix(".tmp")
-        # Written whole, then renamed: a process killed mid-write leaves no torn entry.
-        temporary.write_text(dumps(message.serializable()))
-        os.replace(temporary, entry)
+        taken, self.channel.taken = self.channel.taken, None
+        if taken is not None:
+            os.replace(taken, entry)
+        else:  # a message that did not come from _get
+            self._journal.mkdir(parents=True, exist_ok=True)
+            temporary = entry.with_suffix(".tmp")
+            # Written whole, then renamed: a process killed mid-write leaves no torn entry.
+            temporary.write_text(dumps(message.serializable()))
+            os.replace(temporary, entry)
         super().append(message, delivery_tag)
 
     def ack(self, delivery_tag):
@@ -75,6 +89,8 @@ class JournalQoS(virtual.QoS):
         if os.getpid() == self._owner_pid:
             for delivery_tag in held - set(self._delivered):  # put back by kombu just now
                 (self._journal / str(delivery_tag)).unlink(missing_ok=True)
+            if self.channel.taken is not None:  # a remote-control message, done with
+                self.channel.taken.unlink(missing_ok=True)
             with contextlib.suppress(OSError):
                 self._journal.rmdir()  # only if empty
         return result
@@ -82,10 +98,32 @@ class JournalQoS(virtual.QoS):
 
 class Channel(filesystem.Channel):
     QoS = JournalQoS
+    taken: Path | None = None  # the message file _get moved into the journal, until appended
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.recover_dead_journals()
+
+    def _get(self, queue):
+        """Take the oldest message of `queue`: its file moves into this process's journal (kombu
+        reads it into memory and deletes it). A consumer that acknowledges nothing (no_ack, as
+        Celery's remote control) leaves it there until its next _get deletes it."""
+        if self.taken is not None:
+            self.taken.unlink(missing_ok=True)
+            self.taken = None
+        for name in sorted(os.listdir(self.data_folder_in)):
+            if name.partition(".")[2] != f"{queue}.msg":
+                continue
+            self.qos.journal.mkdir(parents=True, exist_ok=True)
+            taken = self.qos.journal / f"taking-{name}"
+            try:
+                # One rename, within $DATA_DIR/celery: of two consumers, one gets the file.
+                os.replace(Path(self.data_folder_in) / name, taken)
+            except FileNotFoundError:
+                continue
+            self.taken = taken
+            return loads(taken.read_text())
+        raise Empty()
 
     def _put(self, queue, payload, front: bool = False, **kwargs):
         # kombu creates the message file, then locks and writes it; a consumer in another

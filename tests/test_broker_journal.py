@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from kombu import Connection, Queue
 
 from instance.broker import owner_alive, process_start
@@ -43,15 +44,26 @@ def take(tmp_path):
     return QUEUE.bind(connection.default_channel).get(no_ack=False), connection
 
 
-def test_a_message_held_by_a_killed_consumer_is_delivered_again(tmp_path):
+KILLED_AFTER = {
+    # A message delivered, its task running: never acknowledged.
+    "delivered": "message, _ = take(Path(sys.argv[1]))\nprint(message.payload, flush=True)\n",
+    # A message file taken from the queue, not yet handed over (kombu's own step, then killed).
+    "taken": (
+        "connection = connect(Path(sys.argv[1]))\n"
+        "print(connection.default_channel._get('tasks')['body'] and 'check', flush=True)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("step", KILLED_AFTER)
+def test_a_message_held_by_a_killed_consumer_is_delivered_again(tmp_path, step):
     publish(tmp_path, "check")
     consumer = (
         "import os, signal, sys\n"
-        "from tests.test_broker_journal import take\n"
+        "from tests.test_broker_journal import connect, take\n"
         "from pathlib import Path\n"
-        "message, _ = take(Path(sys.argv[1]))\n"
-        "print(message.payload, flush=True)\n"
-        "os.kill(os.getpid(), signal.SIGKILL)\n"  # before any acknowledgement
+        + KILLED_AFTER[step]
+        + "os.kill(os.getpid(), signal.SIGKILL)\n"  # before any acknowledgement
     )
     killed = subprocess.run(
         [sys.executable, "-c", consumer, str(tmp_path)], cwd=ROOT, capture_output=True, text=True
