@@ -17,16 +17,6 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-logger = logging.getLogger(__name__)
-# Ctrl-C or SIGTERM: every process gets this long to stop cleanly, then SIGKILL. A worker whose
-# pool is stuck never finishes its warm shutdown.
-STOP_GRACE_SECONDS = 10
-# A worker that dies is started again after 1 s, then 2, 4... at most 60 s while it keeps dying
-# within a minute of its start; one that ran longer is restarted after 1 s again.
-RESTART_BACKOFF_MIN_SECONDS = 1
-RESTART_BACKOFF_MAX_SECONDS = 60
-RESTART_BACKOFF_RESET_SECONDS = 60
-
 
 def server_command(host: str, port: int) -> list[str]:
     return [
@@ -58,6 +48,19 @@ def worker_command() -> list[str]:
         "--concurrency", "1", "--loglevel", "INFO",
         "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME,
     ]  # fmt: skip
+
+
+# Supervising the Celery worker, and stopping everything.
+
+logger = logging.getLogger(__name__)
+# Ctrl-C or SIGTERM: every process gets this long to stop cleanly, then SIGKILL. A worker whose
+# pool is stuck never finishes its warm shutdown.
+STOP_GRACE_SECONDS = 10
+# A worker that dies is started again after 1 s, then 2, 4... at most 60 s while it keeps dying
+# within a minute of its start; one that ran longer is restarted after 1 s again.
+RESTART_BACKOFF_MIN_SECONDS = 1
+RESTART_BACKOFF_MAX_SECONDS = 60
+RESTART_BACKOFF_RESET_SECONDS = 60
 
 
 def signal_group(process: subprocess.Popen, signum: int) -> None:
