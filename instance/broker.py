@@ -32,11 +32,20 @@ logger = logging.getLogger(__name__)
 
 
 def process_start(pid: int) -> str | None:
-    """The process's start time, or None if no process has this id."""
+    """The process's start time, or None if no process has this id ("" where there is no
+    /proc, as on macOS: there only whether the id is in use counts)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except FileNotFoundError:
-        return None
+        if Path("/proc/self/stat").exists():
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return ""
     except OSError:
         return ""
     # The command name (field 2) is in parentheses and may hold spaces: split after it.
