@@ -44,6 +44,10 @@ class CheckResult:
     renewed: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
     moved: list[int] = field(default_factory=list)  # in-progress copies now owned by another
+    # Copies an earlier check queued that no download has claimed yet: their task may have been
+    # lost with a worker killed between the row and the message. Sent again, a duplicate finds
+    # the copy claimed and does nothing; not a change.
+    unclaimed: list[int] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -118,6 +122,8 @@ def run_check(now: datetime | None = None) -> CheckResult:
                 result.moved.append(copy.pk)
             if copy.is_stalled(now) and _restart_stalled(copy, now):
                 result.queued.append(copy.pk)
+            elif copy.state == CopyState.QUEUED:
+                result.unclaimed.append(copy.pk)
     unwanted = [
         copy
         for file_id, copy in copies.items()

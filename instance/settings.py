@@ -208,8 +208,22 @@ if CELERY_BROKER_URL == "filesystem://":
         # kombu's default is ./control, relative to wherever the worker was started.
         "control_folder": str(DATA_DIR / "celery" / "control"),
         "store_processed": False,
+        # Messages a worker holds until acknowledged, put back if it dies (instance/broker.py).
+        "unacked_folder": str(DATA_DIR / "celery" / "unacked"),
     }
+    CELERY_BROKER_TRANSPORT = "instance.broker:Transport"
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A message a killed worker held comes back after this many seconds. A retry waits in the
+    # worker, unacknowledged, for its countdown (at most RETRY_BACKOFF_MAX_SECONDS, 300 s) and a
+    # download slice runs about SLICE_SECONDS (60 s): shorter, and Redis would hand a message a
+    # live worker still holds to another (kombu's default is an hour).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
 CELERY_TASK_IGNORE_RESULT = True
+# A task's message is acknowledged once it has run, not when the worker takes it: a worker
+# killed mid-task (the main process or a pool process) leaves the task to run again, so every
+# task is written to be safe to run twice (instance/tasks.py).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -253,6 +267,12 @@ TRACKER_MAX_MESSAGE_BYTES = TrackerConfig.max_message_bytes
 TRACKER_TEST_PAGE = env_bool("TRACKER_TEST_PAGE", False)
 # Beat wakes at least this often, so it also stops within seconds on Ctrl-C.
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+# `serve` restarts its worker when the worker's heartbeat task (sent by beat, run by the pool) has
+# not run for this many seconds: a pool that receives tasks and never runs them, as a prefork
+# worker does after its pool process is killed. Above the longest task the one-process pool runs
+# before it: a download slice (60 s, then at most one chunk's fetch with its 30 s timeout).
+WORKER_STUCK_AFTER = env_int("WORKER_STUCK_AFTER", 300)
+WORKER_HEARTBEAT_FILE = DATA_DIR / "celery" / "heartbeat"
 
 
 def _ice_servers() -> list[dict]:
@@ -292,5 +312,10 @@ CELERY_BEAT_SCHEDULE.update(
         # Each copy announces when the tracker's interval says so; this only wakes them up
         # often enough for the shortest interval an admin may set (30 s).
         "redundancy-announce": {"task": "instance.tasks.announce_copies", "schedule": 15},
+        # Ten per WORKER_STUCK_AFTER. No expiry: a late one still proves the pool runs.
+        "worker-heartbeat": {
+            "task": "instance.tasks.worker_heartbeat",
+            "schedule": max(1, WORKER_STUCK_AFTER // 10),
+        },
     }
 )

@@ -1,12 +1,21 @@
 """Celery tasks of the instance: thin wrappers that take ids and call the domain code.
 
 Beat runs check_redundancy (re-verification of the published copies, then the strategies) every
-PEERVEIL_REDUNDANCY_CHECK_INTERVAL seconds and announce_copies every 15 s (instance/settings.py,
-CELERY_BEAT_SCHEDULE).
+PEERVEIL_REDUNDANCY_CHECK_INTERVAL seconds, announce_copies every 15 s and worker_heartbeat
+(instance/settings.py, CELERY_BEAT_SCHEDULE).
+
+Messages are acknowledged after the task ran (CELERY_TASK_ACKS_LATE): a task cut off by a killed
+worker runs again, whole. Each is safe to run twice: a re-verification hashes the next window of
+pieces and a check computes the difference to the desired set; a download holds a claim that the
+same message, redelivered, takes up again, and resumes from the part file's verified pieces; an
+announce is due or not by the copy's row.
 """
+
+import os
 
 from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
 
 from . import redundancy, redundancy_download, redundancy_seeding, redundancy_verify
 
@@ -23,7 +32,8 @@ def check_redundancy() -> None:
     # Published copies are verified first: one found corrupt is failed, and the check that
     # follows may give its room to another file, as after a failed download.
     redundancy_verify.reverify_published()
-    for copy_id in redundancy.run_check().queued:
+    result = redundancy.run_check()
+    for copy_id in result.queued + result.unclaimed:
         download_copy.delay(copy_id)
 
 
@@ -38,7 +48,7 @@ class DownloadTask(Task):
 def download_copy(self, copy_id: int, claim: str = "") -> None:
     # Not autoretry_for: a retry must carry the claim the failed run took (Task.retry(args=)).
     try:
-        next_claim = redundancy_download.download_slice(copy_id, claim)
+        next_claim = redundancy_download.download_slice(copy_id, claim, self.request.id)
     except redundancy_download.TransientDownloadError as error:
         countdown = get_exponential_backoff_interval(
             RETRY_BACKOFF_SECONDS, self.request.retries, RETRY_BACKOFF_MAX_SECONDS, full_jitter=True
@@ -51,3 +61,11 @@ def download_copy(self, copy_id: int, claim: str = "") -> None:
 @shared_task(ignore_result=True)
 def announce_copies() -> None:
     redundancy_seeding.announce_due()
+
+
+@shared_task(ignore_result=True)
+def worker_heartbeat() -> None:
+    # Its time on disk is what `serve` watches: proof the pool runs what it receives. The pool
+    # process's id, for whoever needs to know which one runs the tasks.
+    settings.WORKER_HEARTBEAT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    settings.WORKER_HEARTBEAT_FILE.write_text(f"{os.getpid()}\n")

@@ -275,3 +275,18 @@ def test_files_no_copy_holds_are_swept_from_the_storage(redundancy_root):
     (redundancy_root / f"{kept.filename}.part").write_bytes(b"x")
     redundancy.run_check()
     assert sorted(p.name for p in redundancy_root.iterdir()) == [kept.filename]
+
+
+def test_a_check_run_again_sends_the_unclaimed_downloads_again_and_changes_nothing():
+    # The first check's worker may have been killed between the copy's row and its message.
+    video_file = add_file("watched", views=5)
+    configure("most-views")
+    copy_id = redundancy.run_check().queued[0]
+    again = redundancy.run_check()
+    assert not again.changed and again.unclaimed == [copy_id]
+    assert states() == {"watched": ("most-views", "queued")}
+    RedundancyCopy.objects.filter(pk=copy_id).update(
+        state=CopyState.DOWNLOADING, claim="a" * 32, heartbeat=timezone.now()
+    )
+    assert redundancy.run_check().unclaimed == []  # claimed: a run holds it
+    assert video_file.redundancy_copy.pk == copy_id

@@ -107,3 +107,48 @@ def test_a_run_whose_copy_was_dropped_stops_and_publishes_nothing(copy):
     assert not copy.path.exists() and not copy.part_path.exists()
     # A second run for the same message does nothing either: the copy is not queued.
     assert redundancy_download.download_slice(copy.pk) is None
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_a_first_run_delivered_again_after_a_kill_takes_up_its_own_claim(copy):
+    # The worker died mid-slice: the same message (same task id) comes back, unacknowledged.
+    assert redundancy_download.download_slice(copy.pk, run_id="task-1")
+    copy.refresh_from_db()
+    reached = copy.bytes_done
+    assert copy.claim == redundancy_download.run_claim("task-1")
+    assert redundancy_download.download_slice(copy.pk, run_id="another-task") is None
+    claim = redundancy_download.download_slice(copy.pk, run_id="task-1")
+    assert claim == redundancy_download.run_claim("task-1")
+    copy.refresh_from_db()
+    assert copy.bytes_done > reached  # resumed from the verified pieces, not from zero
+    while claim:
+        claim = redundancy_download.download_slice(copy.pk, claim)
+    copy.refresh_from_db()
+    assert copy.state == CopyState.PUBLISHED and copy.path.read_bytes() == origin_bytes(copy)
+
+
+class Killed(BaseException):
+    """The worker's death at this point: nothing of the run's own error handling runs."""
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_a_slice_killed_between_the_rename_and_publishing_publishes_when_delivered_again(
+    copy, monkeypatch
+):
+    def killed(*args):
+        raise Killed
+
+    claim = redundancy_download.download_slice(copy.pk)
+    with monkeypatch.context() as patch:
+        patch.setattr(redundancy, "publish", killed)
+        with pytest.raises(Killed):
+            while True:
+                last_claim, claim = claim, redundancy_download.download_slice(copy.pk, claim)
+    copy.refresh_from_db()
+    assert copy.state == CopyState.VERIFYING and copy.path.exists()  # renamed, not published
+    assert copy.url not in copy.video_file.webseeds
+    # The last slice's message (a continuation, with the claim), delivered again.
+    assert redundancy_download.download_slice(copy.pk, last_claim) is None
+    copy.refresh_from_db()
+    assert copy.state == CopyState.PUBLISHED and copy.path.read_bytes() == origin_bytes(copy)
+    assert not copy.part_path.exists()
