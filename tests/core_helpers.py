@@ -4,7 +4,7 @@ and its typed messages out as the JSON or bencoded dicts they become on the wire
 import random
 
 from tracker.core import ProtocolError, TrackerConfig, http_dict, web_json
-from tracker.core.outgoing import Failure
+from tracker.core.outgoing import Failure, HttpFailure
 from tracker.core.swarm import SwarmStore
 from tracker.core.tracker import Tracker
 from tracker.core.web_parser import parse_web_message
@@ -31,17 +31,26 @@ class WireTracker:
             message = parse_web_message(raw, self.inner.config)
         except ProtocolError as error:
             return [(connection, web_json(Failure(error.action, error.reason, error.info_hash)))]
-        outgoing = self.inner.handle_web_message(connection, message, now, rng)
+        try:
+            outgoing = self.inner.handle_web_message(connection, message, now, rng)
+        except ProtocolError as error:
+            return [(connection, web_json(Failure(error.action, error.reason, error.info_hash)))]
         return [(to, web_json(sent)) for to, sent in outgoing]
 
     def handle_http_announce(self, message, now: float, rng: random.Random, capped=True) -> dict:
-        return http_dict(self.inner.handle_http_announce(message, now, rng, capped))
+        try:
+            return http_dict(self.inner.handle_http_announce(message, now, rng, capped))
+        except ProtocolError as error:
+            return http_dict(HttpFailure(error.reason))
 
     def handle_http_scrape(self, message, now: float) -> dict:
-        return http_dict(self.inner.handle_http_scrape(message, now))
+        try:
+            return http_dict(self.inner.handle_http_scrape(message))
+        except ProtocolError as error:
+            return http_dict(HttpFailure(error.reason))
 
     def handle_disconnect(self, connection, now: float) -> None:
-        self.inner.handle_disconnect(connection, now)
+        self.inner.handle_disconnect(connection)
 
     def drop_swarm(self, info_hash: bytes) -> int:
         return len(self.inner.drop_swarm(info_hash))

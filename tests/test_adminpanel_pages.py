@@ -103,6 +103,11 @@ def test_the_swarm_overview_counts_peers_by_kind_and_never_shows_an_address_or_i
     page = admin_client.get("/admin-panel/").content.decode()
     cells = re.findall(r'<td class="num">(\d+)</td>', row_of(page, Video.objects.get(name="busy")))
     assert cells == ["1", "0", "1", "2"]  # web seeders, web leechers, HTTP seeders, leechers
+    totals = re.search(r'<p id="tracker-totals">(.*?)</p>', page, re.S).group(1)
+    assert " ".join(totals.split()) == (
+        "In this server process: 1 swarm, 1 web and 3 HTTP peers, 1 open socket with peers, "
+        "0 offers awaiting an answer."
+    )
     assert f'data-video="{Video.objects.get(name="quiet").uuid}"' not in page
     video_page = admin_client.get(f"/admin-panel/videos/{Video.objects.get(name='busy').uuid}/")
     assert '<td class="num" id="http-leechers">2</td>' in video_page.content.decode()

@@ -54,7 +54,7 @@ def test_the_sweep_forgets_silent_http_peers_and_samples_counts_only():
             f"info_hash={quote_from_bytes(info_hash)}&peer_id={quote_from_bytes(peer_id(n))}"
             "&port=6881&left=0"
         ).encode()
-        with service.lock:  # exempt (no guard key), at a time of the test's choosing
+        with service.lock:  # exempt (no source key), at a time of the test's choosing
             service.core.announce_http(query, f"10.1.1.{n}", None, at, service.rng)
 
     announce(1, service.now() - config.peer_ttl - 1)  # silent for longer than its TTL

@@ -9,7 +9,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from instance.ws_protocol import CONTROL_FRAME_EVENT
 from tracker.core import CLOSE_POLICY_VIOLATION
 from tracker.service import service
-from tracker.sources import guard_key, scope_address
+from tracker.sources import scope_address, source_key
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ class TrackerConsumer(AsyncWebsocketConsumer):
     """One per socket. No channel layer and no per-message database work on this path.
 
     The client's address is kept on the consumer, in memory, while the socket is open (as its
-    guard key): the guard counts by it and a block closes every socket of the address."""
+    source key): the guard counts by it and a block closes every socket of the address."""
 
     meter = None
     source_key = None
@@ -54,7 +54,7 @@ class TrackerConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         if service.stale:
             await service.ensure_policy()
-        self.source_key = guard_key(scope_address(self.scope))
+        self.source_key = source_key(scope_address(self.scope))
         meter = service.open_socket(self, self.source_key)
         if meter is False:
             # Closing before accepting refuses the upgrade: the server answers 403.

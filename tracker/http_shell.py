@@ -3,7 +3,7 @@
 Two adapters call it after the policy is loaded: tracker/http_app.py, the bare ASGI route of the
 served instance, and tracker/views.py (Django's test client, WSGI). Django's ASGI handler cost
 about 2 ms per announce here: each sync middleware hops to a thread and back. This module only
-names the request's source (its address and guard key, or None for an exempt one); parsing and
+names the request's source (its address and source key, or None for an exempt one); parsing and
 every check are in the core's front door.
 """
 
@@ -28,7 +28,7 @@ class TrackerRequest:
 
 
 def _source(request: TrackerRequest) -> tuple[str, str | None]:
-    """The request's address and its guard key (None: exempt, as the instance's own seeders)."""
+    """The request's address and its source key (None: exempt, as the instance's own seeders)."""
     address, key = source_of(request.peer, request.forwarded_for)
     if is_node_token(request.node_token):
         key = None

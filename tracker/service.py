@@ -139,7 +139,7 @@ class TrackerService:
 
     def sockets_per_source(self) -> int:
         """The guard's limit of sockets per source (the server's cap on silent connections)."""
-        return self.core.guard.config.max_sockets
+        return self.core.sockets_per_source
 
     async def receive(self, consumer, raw: str | bytes) -> None:
         with self.lock:

@@ -67,6 +67,14 @@ class HttpResult:
 _NOTHING = Result()
 
 
+def _answered(handle, *request) -> HttpMessage:
+    """The state machine's HTTP reply, or the failure reason of what it refuses."""
+    try:
+        return handle(*request)
+    except ProtocolError as error:
+        return HttpFailure(error.reason)
+
+
 def _with_verdict(result: Result, verdict: Verdict | None, key: str | None) -> Result:
     if verdict is None:
         return result
@@ -84,6 +92,11 @@ class TrackerCore:
     @property
     def config(self) -> TrackerConfig:
         return self.swarms.config
+
+    @property
+    def sockets_per_source(self) -> int:
+        """The guard's limit of open sockets per source."""
+        return self.guard.config.max_sockets
 
     def _access(self, info_hash: bytes) -> str | None:
         allowed = self._p2p.get(info_hash)
@@ -140,7 +153,7 @@ class TrackerCore:
         """A closed socket leaves every swarm it was in (a closed tab sends no "stopped")."""
         if meter is not None:
             self.guard.close_socket(meter, now)
-        self.swarms.handle_disconnect(connection, now)
+        self.swarms.handle_disconnect(connection)
 
     def control_frame(self, connection: object, meter: SocketMeter | None, now: float) -> Result:
         """A ping or pong costs a message of the socket's budget (a ping flood pinned the
@@ -175,14 +188,14 @@ class TrackerCore:
             failure = Failure(error.action, error.reason, error.info_hash)
             return Result(messages=((connection, failure),))
         if meter is None:
-            return Result(messages=tuple(swarms.handle_web_message(connection, message, now, rng)))
+            return Result(messages=tuple(self._handle(connection, message, now, rng)))
         if isinstance(message, WebScrape):
             info_hashes, action = message.info_hashes, "scrape"
         elif isinstance(message, WebAnnounce):
             info_hashes, action = (message.info_hash,), "announce"
         else:
             # An answer can only go to a peer whose offer this socket was sent: nothing new.
-            return Result(messages=tuple(swarms.handle_web_message(connection, message, now, rng)))
+            return Result(messages=tuple(self._handle(connection, message, now, rng)))
         source = meter.source
         verdict = self.guard.request_videos(source, info_hashes, self._known, now)
         if verdict is not None and verdict.refusal is not None:
@@ -194,8 +207,15 @@ class TrackerCore:
             )
             if not sample:
                 message = replace(message, offers=())
-        outgoing = swarms.handle_web_message(connection, message, now, rng)
+        outgoing = self._handle(connection, message, now, rng)
         return _with_verdict(Result(messages=tuple(outgoing)), verdict, key)
+
+    def _handle(self, connection: object, message, now: float, rng: random.Random) -> list:
+        """The state machine's messages, or the failure reason of what it refuses."""
+        try:
+            return self.swarms.handle_web_message(connection, message, now, rng)
+        except ProtocolError as error:
+            return [(connection, Failure(error.action, error.reason, error.info_hash))]
 
     def _refusal(self, raw: str | bytes, reason: str) -> Failure:
         # Parsed only to name the right action and info_hash in the reply (a webtorrent client
@@ -219,11 +239,11 @@ class TrackerCore:
             return refused
         swarms = self.swarms
         try:
-            message = parse_http_announce(first_values(query), address, swarms.config)
+            message = parse_http_announce(first_values(query), address)
         except ProtocolError as error:
             return HttpResult(HttpFailure(error.reason))
         if source is None:
-            return HttpResult(swarms.handle_http_announce(message, now, rng, capped=False))
+            return HttpResult(_answered(swarms.handle_http_announce, message, now, rng, False))
         info_hash = message.info_hash
         verdict = self.guard.http_announce(source, info_hash, now)
         if verdict is None or verdict.refusal is None:
@@ -234,7 +254,8 @@ class TrackerCore:
             sample, verdict = self.guard.sample(source, source.announced, info_hash, now, verdict)
             if not sample:
                 message = replace(message, numwant=0)
-        return self._http_answer(swarms.handle_http_announce(message, now, rng), verdict, key)
+        reply = _answered(swarms.handle_http_announce, message, now, rng, True)
+        return self._http_answer(reply, verdict, key)
 
     def scrape_http(self, query: bytes, key: str | None, now: float) -> HttpResult:
         """GET /tracker/scrape?`query`, counted under `key` (None: exempt)."""
@@ -250,7 +271,8 @@ class TrackerCore:
             verdict = self.guard.request_videos(source, message.info_hashes, self._known, now)
             if verdict is not None and verdict.refusal is not None:
                 return self._http_refused(verdict, key)
-        return self._http_answer(self.swarms.handle_http_scrape(message, now), verdict, key)
+        reply = _answered(self.swarms.handle_http_scrape, message)
+        return self._http_answer(reply, verdict, key)
 
     def _admit_http(self, key: str | None, now: float) -> tuple[Source | None, HttpResult | None]:
         """The guard's record of the request's source, counted; a refusal if it is blocked or

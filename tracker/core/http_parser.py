@@ -31,7 +31,7 @@ _EVENTS = {
 _DEFAULT_CONFIG = TrackerConfig()
 
 
-def parse_http_announce(params: dict[bytes, bytes], ip: str, config: TrackerConfig) -> HttpAnnounce:
+def parse_http_announce(params: dict[bytes, bytes], ip: str) -> HttpAnnounce:
     """`params` maps each raw query key to its first raw value; `ip` is the client's address
     as seen by the server. A client-supplied `ip` parameter is ignored: it would let anyone
     list a third party's address in a swarm."""

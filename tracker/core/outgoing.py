@@ -64,13 +64,7 @@ WebMessage = AnnounceReply | RelayedOffer | RelayedAnswer | ScrapeReply | Failur
 def web_json(message: WebMessage) -> dict:
     """The JSON object of a WebSocket message."""
     if type(message) is RelayedOffer:
-        return {
-            "action": "announce",
-            "offer": message.offer,
-            "offer_id": wire_id(message.offer_id),
-            "peer_id": wire_id(message.peer_id),
-            "info_hash": wire_id(message.info_hash),
-        }
+        return _relayed("offer", message.offer, message)
     if type(message) is AnnounceReply:
         return {
             "action": "announce",
@@ -80,13 +74,7 @@ def web_json(message: WebMessage) -> dict:
             "incomplete": message.incomplete,
         }
     if type(message) is RelayedAnswer:
-        return {
-            "action": "announce",
-            "answer": message.answer,
-            "offer_id": wire_id(message.offer_id),
-            "peer_id": wire_id(message.peer_id),
-            "info_hash": wire_id(message.info_hash),
-        }
+        return _relayed("answer", message.answer, message)
     if type(message) is ScrapeReply:
         return {
             "action": "scrape",
@@ -96,6 +84,17 @@ def web_json(message: WebMessage) -> dict:
         "action": message.action,
         "failure reason": message.reason,
         "info_hash": "" if message.info_hash is None else wire_id(message.info_hash),
+    }
+
+
+def _relayed(kind: str, signal: dict, message: RelayedOffer | RelayedAnswer) -> dict:
+    # The SDP goes under "offer" or "answer"; peer_id names the peer that sent it.
+    return {
+        "action": "announce",
+        kind: signal,
+        "offer_id": wire_id(message.offer_id),
+        "peer_id": wire_id(message.peer_id),
+        "info_hash": wire_id(message.info_hash),
     }
 
 

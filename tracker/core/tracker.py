@@ -1,7 +1,9 @@
 """The swarms' state machine: WebSocket signalling (webtorrent) and classic HTTP announces.
 
 Sans-I/O: the front door (front_door.py) passes in parsed requests, the clock and the random
-generator, and gets back the typed messages to send (outgoing.py). Nothing about a peer is
+generator, and gets back the typed messages to send (outgoing.py). A request it refuses (an
+unknown or switched-off torrent, a peer_id held elsewhere, an answer to no offer) raises
+LocalProtocolError, which the front door answers with a failure reason. Nothing about a peer is
 logged here.
 """
 
@@ -17,15 +19,14 @@ from .message_types import (
     Event,
     HttpAnnounce,
     HttpScrape,
+    LocalProtocolError,
     WebAnnounce,
     WebAnswer,
     WebScrape,
 )
 from .outgoing import (
     AnnounceReply,
-    Failure,
     HttpAnnounceReply,
-    HttpFailure,
     HttpMessage,
     HttpScrapeReply,
     RelayedAnswer,
@@ -83,7 +84,7 @@ class Tracker:
         if refusal is not None:
             # P2P may have been switched off since this peer joined: forget it right away.
             self._leave(connection, message.info_hash, message.peer_id)
-            return [(connection, Failure("announce", refusal, message.info_hash))]
+            raise LocalProtocolError(refusal, message.info_hash)
         if isinstance(message, WebAnswer):
             return self._web_answer(connection, message, now)
         return self._web_announce(connection, message, now, rng)
@@ -97,7 +98,7 @@ class Tracker:
         if (owner is not None and owner != connection) or (
             existing is not None and existing.connection != connection
         ):
-            return [(connection, Failure("announce", PEER_ID_TAKEN, info_hash))]
+            raise LocalProtocolError(PEER_ID_TAKEN, info_hash)
         if message.event == Event.STOPPED:
             self._leave(connection, info_hash, peer_id)
             return [(connection, self._announce_reply(info_hash))]
@@ -106,7 +107,7 @@ class Tracker:
             # before "started" (measured with webtorrent 2.8.5).
             refusal = self._connections.join(connection, info_hash, peer_id)
             if refusal is not None:
-                return [(connection, Failure("announce", refusal, info_hash))]
+                raise LocalProtocolError(refusal, info_hash)
         left = message.left
         if message.event == Event.COMPLETED:
             # "completed" means the whole torrent is there, whatever `left` says.
@@ -160,12 +161,12 @@ class Tracker:
         if owner != connection:
             # Only a peer that announced on this socket can have been sent an offer here.
             reason = "unknown peer_id" if owner is None else PEER_ID_TAKEN
-            return [(connection, Failure("announce", reason, info_hash))]
+            raise LocalProtocolError(reason, info_hash)
         key = (info_hash, message.to_peer_id, message.offer_id, message.peer_id)
         sender = self._offers.take(connection, key, now)
         # The offering peer must still be on the socket the offer came from.
         if sender is None or self._connections.owner(message.to_peer_id) != sender:
-            return [(connection, Failure("announce", "no pending offer", info_hash))]
+            raise LocalProtocolError("no pending offer", info_hash)
         relayed = RelayedAnswer(info_hash, message.peer_id, message.offer_id, message.answer)
         # The answerer gets no reply on success, as with the reference tracker.
         return [(sender, relayed)]
@@ -180,7 +181,7 @@ class Tracker:
         # including the usual single-infohash scrape, gets the first refusal as a failure.
         files, refusal = self._scrape(message.info_hashes)
         if not files:
-            return Failure("scrape", refusal, message.info_hashes[0])
+            raise LocalProtocolError(refusal, message.info_hashes[0], action="scrape")
         return ScrapeReply(files)
 
     def _scrape(self, info_hashes: tuple[bytes, ...]) -> tuple[dict[bytes, tuple], str]:
@@ -194,7 +195,7 @@ class Tracker:
             files[info_hash] = self.store.counts(info_hash)
         return files, first_refusal
 
-    def handle_disconnect(self, connection: object, now: float) -> None:
+    def handle_disconnect(self, connection: object) -> None:
         # A closed tab closes its socket (1001) without "stopped": drop its peers everywhere.
         for info_hash, peer_id in self._connections.disconnect(connection):
             self.store.remove(info_hash, peer_id)
@@ -214,10 +215,10 @@ class Tracker:
         if refusal is not None:
             if mine:
                 self.store.remove(info_hash, peer_id)
-            return HttpFailure(refusal)
+            raise LocalProtocolError(refusal)
         # A peer_id is held by its web socket, or by the address that first announced it.
         if self._connections.owner(peer_id) is not None or (existing is not None and not mine):
-            return HttpFailure("peer_id is in use")
+            raise LocalProtocolError("peer_id is in use")
         if message.event == Event.STOPPED:
             if mine:
                 self.store.remove(info_hash, peer_id)
@@ -265,10 +266,10 @@ class Tracker:
             message.no_peer_id,
         )
 
-    def handle_http_scrape(self, message: HttpScrape, now: float) -> HttpMessage:
+    def handle_http_scrape(self, message: HttpScrape) -> HttpMessage:
         files, refusal = self._scrape(message.info_hashes)
         if not files:
-            return HttpFailure(refusal)
+            raise LocalProtocolError(refusal)
         return HttpScrapeReply(files)
 
     # Housekeeping
