@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from instance.models import InstanceSettings, P2PSetting, RedundancyCopy, RedundancyStrategy, Video
+from instance.models import InstanceSettings, P2PSetting, Video
+from instance.redundancy.models import RedundancyCopy, RedundancyStrategy
 from tracker.access import guard_config, tracker_config
 from tracker.core.addresses import IPV4_SHOWN_PREFIX, IPV6_SHOWN_PREFIX
 from tracker.service import SWEEP_SECONDS

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tracker.core import HARD_MAX_PEERS, GuardConfig, TrackerConfig
 
-from . import torrents
+from . import torrents, webseeds
 
 
 def default_max_peers_per_reply() -> int:
@@ -272,8 +272,9 @@ class VideoFile(models.Model):
 
     @property
     def webseeds(self) -> list[str]:
-        # The origin, then the redundancy copy while it is published (instance/redundancy.py).
-        return [self.file_url, *RedundancyCopy.objects.published_urls(self)]
+        # The origin, then those of the apps that provide more (the redundancy app: its copy
+        # while published), through the registry in instance/webseeds.py.
+        return [self.file_url, *webseeds.extra_webseeds(self)]
 
     @property
     def magnet_uri(self) -> str:
@@ -297,18 +298,3 @@ class VideoViewDay(models.Model):
 
     def __str__(self):
         return f"{self.video_id} {self.day}: {self.views}"
-
-
-# The redundancy program's models live in their own module (instance/redundancy_models.py);
-# imported here so that Django registers them with this app and `instance.models` names them.
-from instance.redundancy_models import (  # noqa: E402, F401
-    COPY_IN_PROGRESS,
-    FAILED_COPY_RETRY_AFTER,
-    GIB,
-    STALLED_COPY_AFTER,
-    CopyState,
-    RedundancyCopy,
-    RedundancyCopyQuerySet,
-    RedundancyStrategy,
-    RedundancyStrategyName,
-)

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "instance",
+    "instance.redundancy",
     "tracker",
     "adminpanel",
 ]
@@ -221,7 +222,7 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 CELERY_TASK_IGNORE_RESULT = True
 # A task's message is acknowledged once it has run, not when the worker takes it: a worker
 # killed mid-task (the main process or a pool process) leaves the task to run again, so every
-# task is written to be safe to run twice (instance/tasks.py).
+# task is written to be safe to run twice (instance/redundancy/tasks.py).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
@@ -303,6 +304,8 @@ REDUNDANCY_PEER_PORT = env_int(
     "REDUNDANCY_PEER_PORT",
     urlsplit(PUBLIC_URL).port or (443 if PUBLIC_URL.startswith("https:") else 80),
 )
+# The redundancy tasks keep these names whatever module defines them (`name=` in
+# instance/redundancy/tasks.py): messages already in the broker carry them too.
 CELERY_BEAT_SCHEDULE.update(
     {
         "redundancy-check": {

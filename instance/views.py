@@ -1,6 +1,7 @@
-"""The instance's public HTTP surface: pages, the read-only API, webseeds, torrents, assets."""
+"""The instance's public HTTP surface: pages, the read-only API, webseeds, torrents, assets.
 
-from django.conf import settings
+The redundancy copies' route is the redundancy app's (instance/redundancy/views.py)."""
+
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -8,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from .api import video_json
 from .file_serving import file_response, find_asset, resolve_file, serve_file
-from .models import InstanceSettings, RedundancyCopy, Video, VideoFile
+from .models import InstanceSettings, Video, VideoFile
 from .player import player_context
 from .torrents import render_torrent
 
@@ -93,16 +94,6 @@ def web_video(request, filename: str):
     if video_file is None:
         raise Http404("No such video file")
     return serve_file(request, video_file.file.storage.location, video_file.file.name, cors=True)
-
-
-@require_http_methods(["GET", "HEAD", "OPTIONS"])
-def redundancy_copy(request, filename: str):
-    """A published redundancy copy, served like the origin webseed (PeerTube's path)."""
-    copy = RedundancyCopy.objects.published().filter(video_file__file=f"web-videos/{filename}")
-    copy = copy.select_related("video_file").first()
-    if copy is None:
-        raise Http404("No such copy")
-    return serve_file(request, settings.REDUNDANCY_ROOT, copy.filename, cors=True)
 
 
 @require_http_methods(["GET", "HEAD", "OPTIONS"])

@@ -25,6 +25,7 @@ def test_with_the_embedded_broker_beat_runs_the_check_and_publishes_the_copy(tmp
         "-c",
         import_script([("Watched", 21)])
         + "from instance.models import *\n"
+        + "from instance.redundancy.models import *\n"
         + "Video.objects.get().record_view()\n"
         + "RedundancyStrategy.objects.filter(name='most-views').update(enabled=True)\n",
     )

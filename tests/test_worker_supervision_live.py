@@ -47,6 +47,7 @@ def start_instance(tmp_path, **settings: str) -> tuple[LiveInstance, GatedOrigin
         "-c",
         import_script([("Watched", 31)])
         + "from instance.models import *\n"
+        + "from instance.redundancy.models import *\n"
         + "Video.objects.get().record_view()\n"
         + "RedundancyStrategy.objects.filter(name='most-views').update(enabled=True)\n",
     )

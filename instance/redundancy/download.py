@@ -29,11 +29,10 @@ from django.utils import timezone
 
 from tracker.core import bdecode
 
-from . import redundancy
+from . import USER_AGENT, lifecycle
 from .models import COPY_IN_PROGRESS, CopyState, RedundancyCopy
 
 logger = logging.getLogger(__name__)
-USER_AGENT = "peerveil-redundancy/0.1"
 TIMEOUT_SECONDS = 30
 # Bytes asked for in one Range request (whole pieces); the progress bar moves once per chunk.
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -158,10 +157,10 @@ def download_slice(copy_id: int, claim: str = "", run_id: str = "") -> str | Non
         error.claim = claim
         raise
     except PermanentDownloadError as error:
-        redundancy.copy_failed(copy.pk, claim, str(error))
+        lifecycle.copy_failed(copy.pk, claim, str(error))
         return None
     except Exception as error:
-        redundancy.copy_failed(copy.pk, claim, f"Unexpected error: {error!r}")
+        lifecycle.copy_failed(copy.pk, claim, f"Unexpected error: {error!r}")
         raise
 
 
@@ -224,7 +223,7 @@ def _work(copy: RedundancyCopy, claim: str, fresh: bool) -> str | None:
     if verified_prefix(part, pieces) != pieces.length:
         raise PermanentDownloadError("The downloaded file does not match the torrent on disk.")
     os.replace(part, copy.path)
-    if not redundancy.publish(copy, claim):
+    if not lifecycle.publish(copy, claim):
         # Dropped meanwhile: the check that dropped it may have missed the renamed file.
         copy.path.unlink(missing_ok=True)
     return None
