@@ -21,6 +21,7 @@ test: setup-dev chromium services
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 setup: $(VENV)/.installed node_modules/.installed
 setup-dev: setup $(VENV)/.installed-dev

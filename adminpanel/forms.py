@@ -25,7 +25,7 @@ class InstanceP2PForm(forms.ModelForm):
         fields = ["p2p_enabled", "p2p_requires_consent"]
 
 
-# Spy defences (issue 6): per address, within the counting window.
+# Spy defences: per address, within the counting window.
 SPY_DEFENCE_FIELDS = [
     "guard_window",
     "max_videos_per_address",

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from instance.models import InstanceSettings, P2PSetting, RedundancyCopy, RedundancyStrategy, Video
+from instance.models import InstanceSettings, P2PSetting, Video
+from instance.redundancy.models import RedundancyCopy, RedundancyStrategy
 from tracker.access import guard_config, tracker_config
 from tracker.core.addresses import IPV4_SHOWN_PREFIX, IPV6_SHOWN_PREFIX
-
-from .swarm_history import SAMPLE_SECONDS
+from tracker.service import SWEEP_SECONDS
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ def duration(seconds: float) -> str:
 
 def http_address_kept_seconds(row: InstanceSettings) -> float:
     """The longest an HTTP peer's address stays in memory after its last announce: its TTL
-    (two announce intervals) plus one period of the sweep that forgets it."""
-    return tracker_config(row).peer_ttl + SAMPLE_SECONDS
+    (two announce intervals) plus one period of the tracker's sweep that forgets it."""
+    return tracker_config(row).peer_ttl + SWEEP_SECONDS
 
 
 def _p2p_fact(row: InstanceSettings) -> Fact:

@@ -6,7 +6,7 @@ from decimal import Decimal
 from django import forms
 from django.core.exceptions import ValidationError
 
-from instance.models import RedundancyStrategy, RedundancyStrategyName
+from instance.redundancy.models import RedundancyStrategy, RedundancyStrategyName
 
 # Binary units, as PeerTube's config reads sizes (its "10GB" is 10 x 1024^3 bytes).
 UNITS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}

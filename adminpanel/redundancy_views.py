@@ -13,9 +13,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
-from instance.models import COPY_IN_PROGRESS, RedundancyCopy, RedundancyStrategy
-from instance.redundancy_verify import PASS_CHECKS
-from instance.tasks import check_redundancy
+from instance.redundancy.models import COPY_IN_PROGRESS, RedundancyCopy, RedundancyStrategy
+from instance.redundancy.tasks import check_redundancy
+from instance.redundancy.verify import PASS_CHECKS
 
 from .models import AuditEntry
 from .redundancy_forms import RedundancyStrategyForm, format_size

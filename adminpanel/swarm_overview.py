@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from instance.models import Video, VideoFile
 from tracker.core import KindCounts
 from tracker.service import service
-
-from .swarm_history import SAMPLE_SECONDS, SAMPLES_KEPT, Sample, history
+from tracker.swarm_history import SAMPLE_SECONDS, SAMPLES_KEPT, Sample, history
 
 NO_PEERS = KindCounts(0, 0, 0, 0)
 

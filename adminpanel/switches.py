@@ -1,14 +1,17 @@
 """Changing the P2P switches and the tracker limits, from the panel or the `p2p` command.
 
-Every change goes through the model's save(), never QuerySet.update(): the save signal
-(tracker/signals.py) is what makes the tracker in this process reload its policy and empty the
-swarms whose P2P was switched off. The audit entry is written in the same transaction, so a change
-is never applied without its record, nor recorded without being applied.
+Once a change is committed, the tracker of this process is told explicitly: a video's switch
+loads just that video's torrents and empties its swarms if P2P went off, telling their sockets at
+once; a settings change loads the policy again. Every server process sees the change through the
+policy version within half a second (tracker.access.POLICY_POLL_SECONDS). The audit entry is
+written in the same transaction, so a change is never applied without its record, nor recorded
+without being applied.
 """
 
 from django.db import transaction
 
 from instance.models import InstanceSettings, P2PSetting, Video
+from tracker.service import service
 
 from .models import AuditEntry
 
@@ -56,6 +59,7 @@ def update_instance_settings(changes: dict[str, object], actor: str) -> list[Aud
             row.full_clean()
             row.save()
             AuditEntry.objects.bulk_create(entries)
+            transaction.on_commit(service.reload)
     return entries
 
 
@@ -76,6 +80,8 @@ def set_video_p2p(video: Video, choice: str, actor: str) -> AuditEntry | None:
         if old == choice:
             return None
         video.save(update_fields=["p2p"])
+        info_hashes = [bytes.fromhex(h) for h in video.files.values_list("info_hash", flat=True)]
+        transaction.on_commit(lambda: service.p2p_changed(info_hashes))
         return AuditEntry.objects.create(
             actor=actor,
             subject=video_subject(video),

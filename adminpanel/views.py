@@ -17,6 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
 from instance.models import InstanceSettings, Video
+from tracker.service import service
 
 from .forms import InstanceP2PForm, TrackerLimitsForm, VideoP2PForm, VideoSearchForm
 from .models import AuditEntry
@@ -64,6 +65,7 @@ def render_overview(request, *, p2p_form=None, limits_form=None, status=200):
         "videos_total": Video.objects.count(),
         "videos_with_p2p": Video.objects.p2p_enabled(row.p2p_enabled).count(),
         "swarms": active_swarms(),
+        "tracker_totals": service.stats(),
         "audit_entries": AuditEntry.objects.newest(AUDIT_ENTRIES_ON_OVERVIEW),
     }
     return render(request, "adminpanel/overview.html", context, status=status)

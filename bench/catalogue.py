@@ -50,7 +50,7 @@ def seed(hashes_file: str) -> int:
             for n, (video, info_hash) in enumerate(zip(videos, hashes, strict=True))
         )
         row = InstanceSettings.load()
-        # Only the fields this version of the instance has (the guard came with issue 6).
+        # Only the fields this version of the instance has (older ones have no guard limits).
         raised = {name: value for name, value in LOAD_TEST_LIMITS.items() if hasattr(row, name)}
         for name, value in raised.items():
             setattr(row, name, value)

@@ -7,7 +7,7 @@ tuned), to weigh a garbage-collector change to the server before anyone makes it
 tracker_bench.py --gc-probe MODE starts peerveil this way instead of through `serve`. Each
 collection's generation and pause are recorded through gc.callbacks; the summary (collections
 and total/max pause per generation, and the longest pauses) is written to
-PEERVEIL_GC_PROBE_OUT when the server stops, with every call of the tracker's apply_policy
+PEERVEIL_GC_PROBE_OUT when the server stops, with every call of the tracker's policy reload
 (timed by wrapping it: it still does what it does). --freeze moves everything alive a few
 seconds after start-up (Django, the app, the catalogue cache) out of the collector's reach
 (gc.freeze()); --threshold N or N/M/K sets gc.set_threshold (default 700/10/10); --disable
@@ -29,7 +29,7 @@ from collections import Counter
 
 class GcRecorder:
     """Every collection's generation, pause and start (CLOCK_MONOTONIC, as the load generator
-    stamps its requests), and every reload of the tracker's policy (apply_policy, which the
+    stamps its requests), and every reload of the tracker's policy (reload, which the
     consumer runs through sync_to_async when the 5-second cache is stale)."""
 
     def __init__(self) -> None:
@@ -82,19 +82,19 @@ class GcRecorder:
                 ]
 
     def trace_policy(self) -> None:
-        """Time TrackerService.apply_policy (measurement only: it still does what it did)."""
+        """Time TrackerService.reload (measurement only: it still does what it did)."""
         from tracker.service import TrackerService
 
-        original = TrackerService.apply_policy
+        original = TrackerService.reload
 
-        def apply_policy(service) -> None:
+        def reload(service) -> None:
             start = time.monotonic()
             try:
                 original(service)
             finally:
                 self.policy.append((start, time.monotonic() - start))
 
-        TrackerService.apply_policy = apply_policy
+        TrackerService.reload = reload
 
     def summary(self) -> dict:
         per_generation = {}

@@ -6,8 +6,8 @@ that `manage.py serve --no-worker` starts, across cycles of many sockets opened 
 Each cycle opens SOCKETS WebSocket connections, each from its own 127.1.x.y source address
 (the guard allows 16 sockets per address, and its per-address state is part of what is
 measured), each announcing `started` in one swarm with two offers; then closes them all and
-waits for the next sweep (tracker.service.SWEEP_SECONDS: silent peers, stale offers and idle
-sources are forgotten) and two seconds more before reading VmRSS. One cycle runs first as a
+waits for a sweep (tracker.service.SWEEP_SECONDS: silent peers, stale offers and idle sources
+are forgotten) and two seconds more before reading VmRSS. One cycle runs first as a
 warm-up and the "start" figure is read after it: the memory its sockets used stays with the
 process once freed (pymalloc keeps an arena until all of it is free, glibc keeps its heap
 untrimmed) and later cycles reuse it.
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import math
 import os
 import subprocess
 import sys
@@ -107,13 +106,10 @@ def run_cycle(live: LiveInstance, sockets: int) -> float:
     return time.monotonic() - started
 
 
-def wait_for_sweep(started: float, sweep_seconds: float) -> None:
-    """Until two seconds after the first sweep since the cycle that started at `started`
-    closed its sockets: the sweeper starts with the cycle's first socket (it stops when none
-    is open) and sweeps every `sweep_seconds`."""
-    took = time.monotonic() - started
-    sweeps = math.floor(took / sweep_seconds) + 1
-    time.sleep(max(0.0, started + sweeps * sweep_seconds + 2.0 - time.monotonic()))
+def wait_for_sweep(sweep_seconds: float) -> None:
+    """Until a sweep has run since the sockets closed, whenever the sweeper (started with the
+    server) sweeps, and two seconds more."""
+    time.sleep(sweep_seconds + 2.0)
 
 
 def start_instance(data_dir: Path, sockets: int) -> LiveInstance:
@@ -132,9 +128,8 @@ def measure(live: LiveInstance, sockets: int, cycles: int, sweep_seconds: float)
     pid = server_pid(live)
     readings = [rss_mb(pid)]
     for _ in range(cycles + 1):
-        started = time.monotonic()
         took = run_cycle(live, sockets)
-        wait_for_sweep(started, sweep_seconds)
+        wait_for_sweep(sweep_seconds)
         readings.append(rss_mb(pid))
         print(f"cycle of {sockets} sockets in {took:.1f} s: RSS {readings[-1]:.1f} MB", flush=True)
     return readings

@@ -22,7 +22,7 @@ many it learned (from HTTP peer lists, and from the SDP of the offers and answer
 its requests, the seconds to its first alarm and to its block, and the honest requests refused
 meanwhile; then the alarms against honest peers and their refused requests over the whole run
 (a viewer's third new video at once is refused P2P until a slot frees: not an alarm, but a cost).
-Targets (issue 6): under 5% learned before the block, the first alarm within 30 s, no
+Targets: under 5% learned before the block, the first alarm within 30 s, no
 alarm on an honest peer.
 """
 

@@ -1,7 +1,7 @@
 """The clients of the spy benchmark (bench/spy_bench.py): honest viewers and a crawler.
 
-Every client binds its own 127.x.y.z source address. Honest web peers behave as webtorrent in a
-browser does (interop-notes): one socket per page, "started" with 5 offers, a re-announce with 5
+Every client binds its own 127.x.y.z source address. Honest web peers behave as webtorrent 2.8.5
+in a browser does (measured): one socket per page, "started" with 5 offers, a re-announce with 5
 fresh offers every interval, an answer to every offer; moving to another video closes the page's
 socket. Their SDP carries their address as a host candidate (a browser without mDNS hiding): the
 worst case, where every offer and answer a crawler receives tells it an address. HTTP peers

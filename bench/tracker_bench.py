@@ -528,7 +528,7 @@ def diagnosis(result: dict) -> str:
             f"{figures_['total_seconds']:.2f} s in all, longest {figures_['max_ms']:.1f} ms"
         )
     lines.append(
-        f"  apply_policy: {gc_summary['policy_calls']:,} calls, "
+        f"  policy reloads: {gc_summary['policy_calls']:,} calls, "
         f"{gc_summary['policy_seconds']:.2f} s in all, longest {gc_summary['policy_max_ms']:.1f} ms"
     )
     for at, referents, sized in gc_summary.get("young", []):
@@ -556,7 +556,7 @@ def diagnosis(result: dict) -> str:
             causes.append(f"{pings:,} keepalive pings")
         if policy:
             causes.append(
-                f"{len(policy)} apply_policy calls (longest {max(p['ms'] for p in policy):.0f} ms)"
+                f"{len(policy)} policy reloads (longest {max(p['ms'] for p in policy):.0f} ms)"
             )
         lines.append(
             f"    {burst['count']:4} replies, worst {burst['max_ms']:6.1f} ms: "

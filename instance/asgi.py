@@ -21,8 +21,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-from adminpanel.swarm_history import start_sampling  # noqa: E402
 from tracker.http_app import TrackerHttp  # noqa: E402
+from tracker.lifespan import lifespan  # noqa: E402
 from tracker.routing import TrackerSocketRoute  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -32,8 +32,7 @@ application = ProtocolTypeRouter(
         "http": TrackerHttp(django_asgi_app),
         # No origin check: PeerTube embeds play on other sites and still use this tracker.
         "websocket": TrackerSocketRoute(),
+        # The tracker's sweeper and policy poller start and stop with the server.
+        "lifespan": lifespan,
     }
 )
-
-# The server process samples swarm sizes for the admin panel's charts (counts only, in memory).
-start_sampling()

@@ -5,7 +5,7 @@ playlists and segments at /static/streaming-playlists/hls/<uuid>/<file> once the
 as serve_file(request, HLS_ROOT, f"{uuid}/{file}")) finds it with resolve_file, and nothing else.
 
 webtorrent fetches webseed pieces with Range requests and, from another origin, sends a CORS
-preflight asking for Range, Cache-Control and User-Agent (interop-notes). Without Range support
+preflight asking for Range, Cache-Control and User-Agent. Without Range support
 a download stalls forever.
 """
 

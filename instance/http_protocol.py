@@ -10,9 +10,9 @@ most the tracker's per-address socket limit of such unproven connections at once
 closed on arrival. A connection that completed a request is governed by uvicorn's keep-alive
 timeout, and a WebSocket by the tracker's own limits (the guard counts upgraded sockets).
 
-The count is in memory, keyed by the guard's key for the address (never stored). Trusted proxies
-are not counted: every client behind them shares their address, and the client's own address
-is known only once the headers (X-Forwarded-For) are in.
+The count is in memory (never stored), keyed by the address's source key (tracker.sources).
+Trusted proxies are not counted: every client behind them shares their address, and the
+client's own address is known only once the headers (X-Forwarded-For) are in.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 # a few seconds leave room for a slow mobile link.
 HEADER_SECONDS = 5.0
 
-# Open connections without a complete request, per guard key.
+# Open connections without a complete request, per source key.
 _unproven: dict[str, int] = {}
 
 
@@ -33,18 +33,18 @@ def _unproven_limit() -> int:
     # Imported late: uvicorn loads this class before the Django app (and its settings).
     from tracker.service import service
 
-    return service.guard.config.max_sockets
+    return service.sockets_per_source()
 
 
 def _counted_key(client: tuple[str, int] | None) -> str | None:
     from django.conf import settings
 
     from tracker.core.addresses import in_networks, parse_address
-    from tracker.sources import guard_key
+    from tracker.sources import source_key
 
     if client is None or in_networks(parse_address(client[0]), settings.TRUSTED_PROXIES):
         return None
-    return guard_key(client[0])
+    return source_key(client[0])
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):

@@ -10,17 +10,14 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from tracker.core import TrackerConfig
+from tracker.core import HARD_MAX_PEERS, GuardConfig, TrackerConfig
 
-from . import torrents
-
-# The tracker never lists more peers than this in one reply, whatever an admin sets: classic
-# trackers cap at 50 by default (interop-notes) and the privacy FAQ promises small samples.
-HARD_MAX_PEERS_PER_REPLY = 50
+from . import torrents, webseeds
 
 
 def default_max_peers_per_reply() -> int:
-    return min(settings.TRACKER_MAX_PEERS_PER_REPLY, HARD_MAX_PEERS_PER_REPLY)
+    # The tracker never lists more than HARD_MAX_PEERS peers in one reply, whatever is set.
+    return min(settings.TRACKER_MAX_PEERS_PER_REPLY, HARD_MAX_PEERS)
 
 
 def default_announce_interval() -> int:
@@ -40,7 +37,7 @@ class InstanceSettings(models.Model):
     )
     max_peers_per_reply = models.PositiveSmallIntegerField(
         default=default_max_peers_per_reply,
-        validators=[MinValueValidator(1), MaxValueValidator(HARD_MAX_PEERS_PER_REPLY)],
+        validators=[MinValueValidator(1), MaxValueValidator(HARD_MAX_PEERS)],
         help_text="Peers listed per HTTP tracker reply and offers relayed per announce.",
     )
     announce_interval = models.PositiveIntegerField(
@@ -48,72 +45,77 @@ class InstanceSettings(models.Model):
         validators=[MinValueValidator(30), MaxValueValidator(3600)],
         help_text="Seconds between a client's announces.",
     )
-    # Spy defences (issue 6): per-address request limits, alarms and blocks, counted in memory
-    # only (tracker/core/guard.py, whose GuardConfig has the same defaults and says why).
+    # Spy defences: per-address request limits, alarms and blocks, counted in memory only.
+    # The defaults are the core's (tracker/core/guard.py GuardConfig, which says why); its float
+    # durations are whole seconds here.
     guard_window = models.PositiveIntegerField(
-        "counting window", default=300, validators=[MinValueValidator(60), MaxValueValidator(86400)]
+        "counting window",
+        default=int(GuardConfig.window),
+        validators=[MinValueValidator(60), MaxValueValidator(86400)],
     )
     max_videos_per_address = models.PositiveIntegerField(
-        "videos per address", default=8, validators=[MinValueValidator(1), MaxValueValidator(1000)]
+        "videos per address",
+        default=GuardConfig.max_videos,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
     )
     max_videos_at_once = models.PositiveIntegerField(
         "videos at once per address",
-        default=2,
+        default=GuardConfig.video_burst,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
     )
     max_sockets_per_address = models.PositiveIntegerField(
         "connections per address",
-        default=16,
+        default=GuardConfig.max_sockets,
         validators=[MinValueValidator(1), MaxValueValidator(10000)],
     )
     max_messages_per_socket = models.PositiveIntegerField(
         "messages per connection per minute",
-        default=120,
+        default=GuardConfig.socket_messages_per_minute,
         validators=[MinValueValidator(10), MaxValueValidator(100000)],
     )
     max_messages_per_address = models.PositiveIntegerField(
         "messages per address per minute",
-        default=600,
+        default=GuardConfig.source_messages_per_minute,
         validators=[MinValueValidator(10), MaxValueValidator(1000000)],
     )
     max_http_requests_per_address = models.PositiveIntegerField(
         "HTTP requests per address",
-        default=300,
+        default=GuardConfig.http_requests,
         validators=[MinValueValidator(10), MaxValueValidator(1000000)],
     )
     max_http_announces_per_video = models.PositiveIntegerField(
         "HTTP announces per address and video",
-        default=100,
+        default=GuardConfig.http_announces_per_video,
         validators=[MinValueValidator(2), MaxValueValidator(100000)],
     )
     breaches_before_block = models.PositiveIntegerField(
         "breaches before a block",
-        default=5,
+        default=GuardConfig.breaches_before_block,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
     )
     block_seconds = models.PositiveIntegerField(
         "block duration",
-        default=3600,
+        default=int(GuardConfig.block_seconds),
         validators=[MinValueValidator(60), MaxValueValidator(604800)],
     )
     alarm_videos = models.PositiveIntegerField(
         "alarm: videos per address",
-        default=6,
+        default=GuardConfig.alarm_videos,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
     )
     alarm_early_announces = models.PositiveIntegerField(
         "alarm: early announces per address",
-        default=10,
+        default=GuardConfig.alarm_early_announces,
         validators=[MinValueValidator(1), MaxValueValidator(100000)],
     )
     alarm_unknown_videos = models.PositiveIntegerField(
         "alarm: unknown videos per address",
-        default=3,
+        default=GuardConfig.alarm_unknown_videos,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
     )
     alarm_sockets = models.PositiveIntegerField(
         "alarm: connections per address",
-        default=8,
+        default=GuardConfig.alarm_sockets,
         validators=[MinValueValidator(1), MaxValueValidator(10000)],
     )
     # One address (an IPv4 address, an IPv6 /64) holds at most this many HTTP peers of one
@@ -270,8 +272,9 @@ class VideoFile(models.Model):
 
     @property
     def webseeds(self) -> list[str]:
-        # The origin, then the redundancy copy while it is published (instance/redundancy.py).
-        return [self.file_url, *RedundancyCopy.objects.published_urls(self)]
+        # The origin, then those of the apps that provide more (the redundancy app: its copy
+        # while published), through the registry in instance/webseeds.py.
+        return [self.file_url, *webseeds.extra_webseeds(self)]
 
     @property
     def magnet_uri(self) -> str:
@@ -295,18 +298,3 @@ class VideoViewDay(models.Model):
 
     def __str__(self):
         return f"{self.video_id} {self.day}: {self.views}"
-
-
-# The redundancy program's models live in their own module (instance/redundancy_models.py);
-# imported here so that Django registers them with this app and `instance.models` names them.
-from instance.redundancy_models import (  # noqa: E402, F401
-    COPY_IN_PROGRESS,
-    FAILED_COPY_RETRY_AFTER,
-    GIB,
-    STALLED_COPY_AFTER,
-    CopyState,
-    RedundancyCopy,
-    RedundancyCopyQuerySet,
-    RedundancyStrategy,
-    RedundancyStrategyName,
-)

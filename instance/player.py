@@ -29,7 +29,7 @@ def player_config(video: Video, video_file: VideoFile, *, p2p_param: str | None)
         "videoUuid": str(video.uuid),
         "fileUrl": video_file.file_url,
         "fileSize": video_file.size,
-        # Absolute: webtorrent's add() refuses a relative .torrent URL (interop-notes).
+        # Absolute: webtorrent's add() refuses a relative .torrent URL (it takes it for a path).
         "torrentUrl": video_file.torrent_url,
         "infoHash": video_file.info_hash,
         # Instance and video switches: when false, no viewer choice can turn P2P on.

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from tracker.core.config import TrackerConfig
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -95,6 +97,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "instance",
+    "instance.redundancy",
     "tracker",
     "adminpanel",
 ]
@@ -206,15 +209,29 @@ if CELERY_BROKER_URL == "filesystem://":
         # kombu's default is ./control, relative to wherever the worker was started.
         "control_folder": str(DATA_DIR / "celery" / "control"),
         "store_processed": False,
+        # Messages a worker holds until acknowledged, put back if it dies (instance/broker.py).
+        "unacked_folder": str(DATA_DIR / "celery" / "unacked"),
     }
+    CELERY_BROKER_TRANSPORT = "instance.broker:Transport"
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # A message a killed worker held comes back after this many seconds. A retry waits in the
+    # worker, unacknowledged, for its countdown (at most RETRY_BACKOFF_MAX_SECONDS, 300 s) and a
+    # download slice runs about SLICE_SECONDS (60 s): shorter, and Redis would hand a message a
+    # live worker still holds to another (kombu's default is an hour).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 900}
 CELERY_TASK_IGNORE_RESULT = True
+# A task's message is acknowledged once it has run, not when the worker takes it: a worker
+# killed mid-task (the main process or a pool process) leaves the task to run again, so every
+# task is written to be safe to run twice (instance/redundancy/tasks.py).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celery" / "beat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Tracker defaults; the instance-settings row may override the tunable ones from the panel.
-TRACKER_ANNOUNCE_INTERVAL = env_int("ANNOUNCE_INTERVAL", 120)
-TRACKER_MAX_PEERS_PER_REPLY = env_int("MAX_PEERS_PER_REPLY", 20)
+TRACKER_ANNOUNCE_INTERVAL = env_int("ANNOUNCE_INTERVAL", TrackerConfig.announce_interval)
+TRACKER_MAX_PEERS_PER_REPLY = env_int("MAX_PEERS_PER_REPLY", TrackerConfig.max_peers_per_reply)
 
 
 def env_networks(name: str) -> list:
@@ -225,7 +242,7 @@ def env_networks(name: str) -> list:
         raise ImproperlyConfigured(f"PEERVEIL_{name}: {error}") from None
 
 
-# Spy defences (issue 6). X-Forwarded-For is read only from these proxies (the server ignores it).
+# Spy defences. X-Forwarded-For is read only from these proxies (the server ignores it).
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 # Sources never limited, blocked or alarmed: e.g. a load generator, or a mirror seeding every video.
 TRACKER_EXEMPT_NETWORKS = env_networks("TRACKER_EXEMPT_NETWORKS")
@@ -245,11 +262,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }
-TRACKER_MAX_MESSAGE_BYTES = 64 * 1024
+# Not an environment setting: the core's limit, which the server's WebSocket frame size follows.
+TRACKER_MAX_MESSAGE_BYTES = TrackerConfig.max_message_bytes
 # Serves /tracker/test-page, a bare WebTorrent page used by the end-to-end tests.
 TRACKER_TEST_PAGE = env_bool("TRACKER_TEST_PAGE", False)
 # Beat wakes at least this often, so it also stops within seconds on Ctrl-C.
 CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+# `serve` restarts its worker when the worker's heartbeat task (sent by beat, run by the pool) has
+# not run for this many seconds: a pool that receives tasks and never runs them, as a prefork
+# worker does after its pool process is killed. Above the longest task the one-process pool runs
+# before it: a download slice (60 s, then at most one chunk's fetch with its 30 s timeout).
+WORKER_STUCK_AFTER = env_int("WORKER_STUCK_AFTER", 300)
+WORKER_HEARTBEAT_FILE = DATA_DIR / "celery" / "heartbeat"
 
 
 def _ice_servers() -> list[dict]:
@@ -270,7 +294,7 @@ def _ice_servers() -> list[dict]:
 # the same NAT or on public addresses still connect (host candidates); others use the webseed.
 ICE_SERVERS = _ice_servers()
 
-# Redundancy program (issue 7): automated copies of videos, served as extra webseeds.
+# Redundancy program: automated copies of videos, served as extra webseeds.
 REDUNDANCY_ROOT = Path(env("REDUNDANCY_ROOT", str(DATA_DIR / "redundancy"))).resolve()
 # Seconds between two checks of the strategies (PeerTube: redundancy.videos.check_interval).
 REDUNDANCY_CHECK_INTERVAL = env_int("REDUNDANCY_CHECK_INTERVAL", 600)
@@ -280,6 +304,8 @@ REDUNDANCY_PEER_PORT = env_int(
     "REDUNDANCY_PEER_PORT",
     urlsplit(PUBLIC_URL).port or (443 if PUBLIC_URL.startswith("https:") else 80),
 )
+# The redundancy tasks keep these names whatever module defines them (`name=` in
+# instance/redundancy/tasks.py): messages already in the broker carry them too.
 CELERY_BEAT_SCHEDULE.update(
     {
         "redundancy-check": {
@@ -289,5 +315,10 @@ CELERY_BEAT_SCHEDULE.update(
         # Each copy announces when the tracker's interval says so; this only wakes them up
         # often enough for the shortest interval an admin may set (30 s).
         "redundancy-announce": {"task": "instance.tasks.announce_copies", "schedule": 15},
+        # Ten per WORKER_STUCK_AFTER. No expiry: a late one still proves the pool runs.
+        "worker-heartbeat": {
+            "task": "instance.tasks.worker_heartbeat",
+            "schedule": max(1, WORKER_STUCK_AFTER // 10),
+        },
     }
 )

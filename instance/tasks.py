@@ -1,53 +1,17 @@
-"""Celery tasks of the instance: thin wrappers that take ids and call the domain code.
+"""Celery tasks of the instance itself; the redundancy program's are instance/redundancy/tasks.py.
 
-Beat runs check_redundancy (re-verification of the published copies, then the strategies) every
-PEERVEIL_REDUNDANCY_CHECK_INTERVAL seconds and announce_copies every 15 s (instance/settings.py,
-CELERY_BEAT_SCHEDULE).
+Beat runs worker_heartbeat (instance/settings.py, CELERY_BEAT_SCHEDULE).
 """
 
-from celery import Task, shared_task
-from celery.utils.time import get_exponential_backoff_interval
+import os
 
-from . import redundancy, redundancy_download, redundancy_seeding, redundancy_verify
-
-# Network errors are retried with exponential backoff (5 s, 10 s, 20 s... at most 5 min, with
-# jitter), then the copy fails with the last error as its reason. The backoff stays below
-# STALLED_COPY_AFTER, so a check never mistakes a copy waiting for its retry for a lost one.
-DOWNLOAD_RETRIES = 6
-RETRY_BACKOFF_SECONDS = 5
-RETRY_BACKOFF_MAX_SECONDS = 300
+from celery import shared_task
+from django.conf import settings
 
 
 @shared_task(ignore_result=True)
-def check_redundancy() -> None:
-    # Published copies are verified first: one found corrupt is failed, and the check that
-    # follows may give its room to another file, as after a failed download.
-    redundancy_verify.reverify_published()
-    for copy_id in redundancy.run_check().queued:
-        download_copy.delay(copy_id)
-
-
-class DownloadTask(Task):
-    def on_failure(self, exc, task_id, args, kwargs, einfo):
-        # Called once the retries are spent (a retry itself is not a failure).
-        copy_id, claim = (list(args) + [""])[:2]
-        redundancy.copy_failed(copy_id, getattr(exc, "claim", "") or claim, f"Gave up: {exc}")
-
-
-@shared_task(bind=True, base=DownloadTask, max_retries=DOWNLOAD_RETRIES, ignore_result=True)
-def download_copy(self, copy_id: int, claim: str = "") -> None:
-    # Not autoretry_for: a retry must carry the claim the failed run took (Task.retry(args=)).
-    try:
-        next_claim = redundancy_download.download_slice(copy_id, claim)
-    except redundancy_download.TransientDownloadError as error:
-        countdown = get_exponential_backoff_interval(
-            RETRY_BACKOFF_SECONDS, self.request.retries, RETRY_BACKOFF_MAX_SECONDS, full_jitter=True
-        )
-        raise self.retry(exc=error, args=(copy_id, error.claim), countdown=countdown) from error
-    if next_claim:
-        download_copy.delay(copy_id, next_claim)
-
-
-@shared_task(ignore_result=True)
-def announce_copies() -> None:
-    redundancy_seeding.announce_due()
+def worker_heartbeat() -> None:
+    # Its time on disk is what `serve` watches: proof the pool runs what it receives. The pool
+    # process's id, for whoever needs to know which one runs the tasks.
+    settings.WORKER_HEARTBEAT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    settings.WORKER_HEARTBEAT_FILE.write_text(f"{os.getpid()}\n")

@@ -43,7 +43,7 @@ def piece_length_for(size: int) -> int:
 
 def build_torrent(path: Path, *, name: str, webseeds: list[str]) -> BuiltTorrent:
     # private is left unset: private=False writes "private: 0" into the info dictionary,
-    # which changes the infohash (interop-notes, torf).
+    # which changes the infohash (torf hashes the info dict as it holds it).
     torrent = torf.Torrent(
         path=path,
         name=name,

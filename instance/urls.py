@@ -14,11 +14,8 @@ urlpatterns = [
     re_path(
         r"^static/web-videos/(?P<filename>[A-Za-z0-9._-]+)$", views.web_video, name="web-video"
     ),
-    re_path(
-        r"^static/redundancy/(?P<filename>[A-Za-z0-9._-]+)$",
-        views.redundancy_copy,
-        name="redundancy-copy",
-    ),
+    # /static/redundancy/<file>: the redundancy app's published copies.
+    path("", include("instance.redundancy.urls")),
     re_path(
         r"^lazy-static/torrents/(?P<filename>[A-Za-z0-9._-]+\.torrent)$",
         views.torrent_file,

@@ -1,6 +1,7 @@
-"""The instance's public HTTP surface: pages, the read-only API, webseeds, torrents, assets."""
+"""The instance's public HTTP surface: pages, the read-only API, webseeds, torrents, assets.
 
-from django.conf import settings
+The redundancy copies' route is the redundancy app's (instance/redundancy/views.py)."""
+
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -8,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from .api import video_json
 from .file_serving import file_response, find_asset, resolve_file, serve_file
-from .models import InstanceSettings, RedundancyCopy, Video, VideoFile
+from .models import InstanceSettings, Video, VideoFile
 from .player import player_context
 from .torrents import render_torrent
 
@@ -96,16 +97,6 @@ def web_video(request, filename: str):
 
 
 @require_http_methods(["GET", "HEAD", "OPTIONS"])
-def redundancy_copy(request, filename: str):
-    """A published redundancy copy, served like the origin webseed (PeerTube's path)."""
-    copy = RedundancyCopy.objects.published().filter(video_file__file=f"web-videos/{filename}")
-    copy = copy.select_related("video_file").first()
-    if copy is None:
-        raise Http404("No such copy")
-    return serve_file(request, settings.REDUNDANCY_ROOT, copy.filename, cors=True)
-
-
-@require_http_methods(["GET", "HEAD", "OPTIONS"])
 def torrent_file(request, filename: str):
     video_file = VideoFile.objects.filter(torrent=f"torrents/{filename}").first()
     stored = video_file and resolve_file(
@@ -140,7 +131,8 @@ def asset(request, path: str):
 def webtorrent_service_worker(request):
     """webtorrent's service worker, which file.streamTo(<video>) needs, from the site root.
 
-    Under /assets/ it could not take the scope "/" and control the watch pages (interop-notes).
+    Under /assets/ it could not take the scope "/" and control the watch pages: a service worker
+    controls only pages under the folder of its script (Service Workers, "scope").
     """
     response = render(request, "instance/webtorrent-sw.js", content_type="application/javascript")
     response["Cache-Control"] = "no-cache"

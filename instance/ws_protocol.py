@@ -2,7 +2,7 @@
 sends that never wait for a slow reader, and control frames the tracker can meter.
 
 The tracker keeps thousands of mostly idle sockets open; what each one costs is what an instance
-pays (issue 8: memory per open socket). uvicorn gives every connection an asyncio.Queue for the
+pays (memory per open socket). uvicorn gives every connection an asyncio.Queue for the
 messages to the app and an asyncio.Event for write back-pressure: four deques and two Events,
 and an empty deque is 600 bytes, about 3 KB a socket in all (tracemalloc under
 bench/tracker_bench.py --gc-probe tracemalloc). The protocol uses only put_nowait/get/empty of

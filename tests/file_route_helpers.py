@@ -5,7 +5,8 @@ from pathlib import Path
 
 from asgiref.sync import async_to_sync
 
-from instance.models import CopyState, RedundancyCopy, Video, VideoFile
+from instance.models import Video, VideoFile
+from instance.redundancy.models import CopyState, RedundancyCopy
 from instance.torrents import build_torrent
 
 MARKER = b"peerveil-outside-secret-7c1e"

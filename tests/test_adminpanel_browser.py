@@ -12,7 +12,7 @@ from websockets.sync.client import connect
 
 from tests.browser import chromium
 from tests.conftest import get_json
-from tracker.access import P2P_DISABLED
+from tracker.core import P2P_DISABLED
 
 pytestmark = pytest.mark.e2e
 decode = bencode.Bencode(encoding=None).decode
@@ -85,6 +85,9 @@ def test_a_video_switched_off_in_the_browser_drops_its_peers_until_it_is_switche
             set_video_p2p(page, "off")
             assert page.get_attribute("h1 [data-p2p-effective]", "data-p2p-effective") == "off"
             assert page.inner_text("#web-seeders") == "0"  # emptied at once, before any message
+            for peer in (seeder, leecher):  # and both told so, without a message of their own
+                told = orjson.loads(peer.recv(timeout=5))
+                assert told["failure reason"] == P2P_DISABLED
             refused = web_announce(leecher, info_hash, LEECHER, offers=2)
             assert refused["failure reason"] == P2P_DISABLED
             with pytest.raises(TimeoutError):

@@ -10,11 +10,11 @@ import orjson
 import pytest
 
 from adminpanel.models import AuditEntry
-from adminpanel.swarm_history import history
 from instance.models import InstanceSettings, P2PSetting, Video
 from tests.tracker_helpers import add_video, peer_id
-from tracker.core import KindCounts
+from tracker.core import KindCounts, web_json
 from tracker.service import service
+from tracker.swarm_history import history
 
 pytestmark = pytest.mark.django_db
 
@@ -96,13 +96,18 @@ def test_the_swarm_overview_counts_peers_by_kind_and_never_shows_an_address_or_i
         "offers": [],
     }
     with service.lock:  # a web peer: the tracker knows only its connection
-        replies = service.tracker.handle_web(
-            object(), orjson.dumps(web_announce), service.now(), service.rng
+        result = service.core.receive_web(
+            object(), None, orjson.dumps(web_announce), service.now(), service.rng
         )
-    assert "failure reason" not in replies[0][1]
+    assert "failure reason" not in web_json(result.messages[0][1])
     page = admin_client.get("/admin-panel/").content.decode()
     cells = re.findall(r'<td class="num">(\d+)</td>', row_of(page, Video.objects.get(name="busy")))
     assert cells == ["1", "0", "1", "2"]  # web seeders, web leechers, HTTP seeders, leechers
+    totals = re.search(r'<p id="tracker-totals">(.*?)</p>', page, re.S).group(1)
+    assert " ".join(totals.split()) == (
+        "In this server process: 1 swarm, 1 web and 3 HTTP peers, 1 open socket with peers, "
+        "0 offers awaiting an answer."
+    )
     assert f'data-video="{Video.objects.get(name="quiet").uuid}"' not in page
     video_page = admin_client.get(f"/admin-panel/videos/{Video.objects.get(name='busy').uuid}/")
     assert '<td class="num" id="http-leechers">2</td>' in video_page.content.decode()

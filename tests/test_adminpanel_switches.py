@@ -8,7 +8,7 @@ import pytest
 from adminpanel.models import AuditEntry
 from instance.models import InstanceSettings, P2PSetting, Video
 from tests.tracker_helpers import add_video, peer_id
-from tracker.access import P2P_DISABLED
+from tracker.core import P2P_DISABLED
 from tracker.service import service
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from adminpanel.forms import TrackerLimitsForm
 from adminpanel.redundancy_forms import MAX_BUDGET, SIZE_PATTERN, RedundancyStrategyForm
 from instance.file_serving import UnsatisfiableRange, parse_range
-from instance.models import InstanceSettings, RedundancyStrategy, RedundancyStrategyName
+from instance.models import InstanceSettings
+from instance.redundancy.models import RedundancyStrategy, RedundancyStrategyName
 from instance.views import API_MAX_COUNT, API_MAX_START
 from tests.file_route_helpers import body, make_roots
 

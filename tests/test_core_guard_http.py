@@ -1,7 +1,6 @@
 """The guard's HTTP request budgets in the tracker core, with plain calls and a given clock."""
 
-from tracker.core import Guard, GuardConfig
-from tracker.core.guard import REFUSED_BLOCKED, REFUSED_RATE
+from tracker.core.guard import REFUSED_BLOCKED, REFUSED_RATE, Guard, GuardConfig
 
 SPY = "198.51.100.7"
 VIEWER = "203.0.113.20"

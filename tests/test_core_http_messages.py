@@ -1,14 +1,8 @@
 import pytest
 
-from tracker.core import (
-    HARD_MAX_PEERS,
-    HttpAnnounce,
-    HttpScrape,
-    ProtocolError,
-    TrackerConfig,
-    parse_http_announce,
-    parse_http_scrape,
-)
+from tracker.core import HARD_MAX_PEERS, ProtocolError, TrackerConfig
+from tracker.core.http_parser import parse_http_announce, parse_http_scrape
+from tracker.core.message_types import HttpAnnounce, HttpScrape
 
 CONFIG = TrackerConfig()
 INFO_HASH = bytes(range(200, 220))  # raw binary, not UTF-8
@@ -33,7 +27,7 @@ def params(**fields) -> dict[bytes, bytes]:
 
 
 def test_minimal_announce_is_parsed_with_bep23_compact_by_default():
-    assert parse_http_announce(params(), "192.0.2.7", CONFIG) == HttpAnnounce(
+    assert parse_http_announce(params(), "192.0.2.7") == HttpAnnounce(
         info_hash=INFO_HASH,
         peer_id=PEER_ID,
         ip="192.0.2.7",
@@ -71,9 +65,7 @@ def test_minimal_announce_is_parsed_with_bep23_compact_by_default():
     ],
 )
 def test_announce_fields_are_decoded(fields, attribute, expected):
-    assert (
-        getattr(parse_http_announce(params(**fields), "192.0.2.7", CONFIG), attribute) == expected
-    )
+    assert getattr(parse_http_announce(params(**fields), "192.0.2.7"), attribute) == expected
 
 
 @pytest.mark.parametrize(
@@ -85,7 +77,7 @@ def test_announce_fields_are_decoded(fields, attribute, expected):
     ],
 )
 def test_client_address_is_normalised(ip, expected):
-    assert parse_http_announce(params(), ip, CONFIG).ip == expected
+    assert parse_http_announce(params(), ip).ip == expected
 
 
 @pytest.mark.parametrize(
@@ -120,13 +112,13 @@ def test_client_address_is_normalised(ip, expected):
 )
 def test_bad_announce_is_refused_with_a_clear_reason(fields, ip, reason):
     with pytest.raises(ProtocolError) as caught:
-        parse_http_announce(params(**fields), ip, CONFIG)
+        parse_http_announce(params(**fields), ip)
     assert caught.value.reason == reason
 
 
 def test_announce_failure_names_the_info_hash_when_it_was_valid():
     with pytest.raises(ProtocolError) as caught:
-        parse_http_announce(params(port=b"0"), "192.0.2.7", CONFIG)
+        parse_http_announce(params(port=b"0"), "192.0.2.7")
     assert caught.value.info_hash == INFO_HASH
 
 

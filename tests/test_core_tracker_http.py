@@ -4,16 +4,9 @@ import random
 import orjson
 import pytest
 
-from tracker.core import (
-    HttpAnnounce,
-    HttpScrape,
-    InMemorySwarmStore,
-    Tracker,
-    TrackerConfig,
-    bdecode,
-    bencode,
-    wire_id,
-)
+from tests.core_helpers import WireTracker as Tracker
+from tracker.core import InMemorySwarmStore, TrackerConfig, bdecode, bencode, wire_id
+from tracker.core.message_types import HttpAnnounce, HttpScrape
 
 VIDEO = bytes(range(200, 220))
 OTHER_VIDEO = b"\x01" * 20

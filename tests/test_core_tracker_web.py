@@ -4,7 +4,8 @@ import random
 import orjson
 import pytest
 
-from tracker.core import InMemorySwarmStore, Tracker, TrackerConfig, wire_id
+from tests.core_helpers import WireTracker as Tracker
+from tracker.core import InMemorySwarmStore, TrackerConfig, wire_id
 
 VIDEO = bytes(range(200, 220))
 OTHER_VIDEO = b"\x01" * 20
@@ -37,8 +38,9 @@ class World:
     def send(self, connection, message: dict, now: float = 0.0) -> list[tuple[object, dict]]:
         out = self.tracker.handle_web(connection, orjson.dumps(message), now, self.rng)
         for _, reply in out:
-            # Every message to a client must name its action and info_hash (interop notes),
-            # except a scrape reply, which has `files` instead.
+            # Every message to a client must name its action and info_hash (a webtorrent client
+            # drops a socket on a message without a valid action), except a scrape reply, which
+            # has `files` instead.
             assert reply["action"] in ("announce", "scrape")
             assert "info_hash" in reply or "files" in reply
             orjson.dumps(reply)  # JSON-ready
@@ -562,7 +564,7 @@ def test_stats_are_counts_only():
 
 
 def http_announce(peer_id: bytes, **fields):
-    from tracker.core import HttpAnnounce
+    from tracker.core.message_types import HttpAnnounce
 
     values = dict(
         info_hash=VIDEO,

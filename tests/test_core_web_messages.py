@@ -3,17 +3,9 @@ import random
 import orjson
 import pytest
 
-from tracker.core import (
-    HARD_MAX_PEERS,
-    ProtocolError,
-    TrackerConfig,
-    WebAnnounce,
-    WebAnswer,
-    WebOffer,
-    WebScrape,
-    parse_web_message,
-    wire_id,
-)
+from tracker.core import HARD_MAX_PEERS, ProtocolError, TrackerConfig, wire_id
+from tracker.core.message_types import WebAnnounce, WebAnswer, WebOffer, WebScrape
+from tracker.core.web_parser import parse_web_message
 
 CONFIG = TrackerConfig()
 INFO_HASH = bytes(range(230, 250))  # bytes above 0x7f: must survive the latin-1 round trip

@@ -8,6 +8,7 @@ import pytest
 from adminpanel.privacy_facts import instance_facts
 from instance.models import InstanceSettings, P2PSetting
 from tests.tracker_helpers import add_video
+from tracker.service import SWEEP_SECONDS
 
 pytestmark = pytest.mark.django_db
 
@@ -44,13 +45,14 @@ def test_a_limit_changed_in_the_panel_shows_in_the_faq_right_away(admin_client, 
     assert "at most 8 addresses" in prose and "every 300 seconds" in prose
 
 
-def test_how_long_addresses_are_kept_is_derived_from_the_announce_interval(client):
-    assert facts_shown(client)["http-address"] == "In memory only, at most 300 s (5 min)"
+def test_how_long_addresses_are_kept_is_derived_from_the_interval_and_the_sweep(client):
+    # Two intervals without an announce, plus one period of the tracker's sweep (15 s).
+    assert SWEEP_SECONDS == 15
+    assert facts_shown(client)["http-address"] == "In memory only, at most 255 s (4 min 15 s)"
     row = InstanceSettings.load()
     row.announce_interval = 600
     row.save()
-    # Two intervals without an announce, plus the minute between two sweeps.
-    assert facts_shown(client)["http-address"] == "In memory only, at most 1260 s (21 min)"
+    assert facts_shown(client)["http-address"] == "In memory only, at most 1215 s (20 min 15 s)"
     assert facts_shown(client)["web-address"] == "Never stored"
 
 

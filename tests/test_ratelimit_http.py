@@ -135,7 +135,7 @@ def test_an_exempt_network_is_never_limited(client, settings):
     settings.TRACKER_EXEMPT_NETWORKS = [ip_network("127.61.0.0/16")]
     statuses = {get(client, "announce", [add_video(f"mirror {n}")], SPY)[0] for n in range(5)}
     assert statuses == {200}
-    assert len(service.guard) == 0  # not even counted
+    assert len(service.core.guard) == 0  # not even counted
 
 
 def test_the_instances_own_seeders_are_exempt_with_their_token_only(client):

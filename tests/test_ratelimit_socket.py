@@ -91,7 +91,7 @@ async def test_too_many_videos_get_a_failure_reason_and_join_no_swarm():
         "failure reason": REFUSED_VIDEOS,
         "info_hash": wire(videos[2]),
     }
-    assert service.tracker.stats()["web_peers"] == 2
+    assert service.stats()["web_peers"] == 2
     await spy.disconnect()
 
 

@@ -7,18 +7,14 @@ import itertools
 import pytest
 from django.utils import timezone
 
-from instance import redundancy
-from instance.models import (
+from instance.models import InstanceSettings, P2PSetting, Video, VideoFile, VideoViewDay
+from instance.redundancy import check
+from instance.redundancy.models import (
     FAILED_COPY_RETRY_AFTER,
     STALLED_COPY_AFTER,
     CopyState,
-    InstanceSettings,
-    P2PSetting,
     RedundancyCopy,
     RedundancyStrategy,
-    Video,
-    VideoFile,
-    VideoViewDay,
 )
 
 pytestmark = pytest.mark.django_db
@@ -88,7 +84,7 @@ def test_the_three_strategies_exist_switched_off():
     strategies = {s.name: s.enabled for s in RedundancyStrategy.objects.all()}
     assert strategies == {"most-views": False, "trending": False, "recently-added": False}
     add_file("watched", views=50)
-    assert not redundancy.run_check().changed and states() == {}
+    assert not check.run_check().changed and states() == {}
 
 
 def test_a_view_counts_in_the_total_and_in_todays_row():
@@ -114,12 +110,12 @@ def test_most_views_takes_the_most_viewed_files_that_fit_its_budget():
     add_file("small", size=1 * MB, views=5)
     add_file("unwatched", size=1 * MB)
     configure("most-views", size_budget=5 * MB)
-    result = redundancy.run_check()
+    result = check.run_check()
     # "second" does not fit after "top"; the next ones that fit are taken, in order.
     assert states() == {"top": ("most-views", "queued"), "third": ("most-views", "queued")}
     assert len(result.queued) == 2
     configure("most-views", size_budget=6 * MB)
-    redundancy.run_check()
+    check.run_check()
     assert set(states()) == {"top", "third", "small"}
 
 
@@ -132,11 +128,11 @@ def test_trending_counts_only_the_views_of_its_last_days():
     add_file("fresh", views=3)
     add_file("fresher", views=7)
     configure("trending", trending_days=7, size_budget=2 * MB)
-    redundancy.run_check()
+    check.run_check()
     assert states() == {"fresher": ("trending", "queued"), "fresh": ("trending", "queued")}
     configure("most-views", size_budget=MB)
     RedundancyCopy.objects.all().delete()
-    redundancy.run_check()
+    check.run_check()
     # most-views runs first and counts every view ever: the old hit is its pick.
     assert states()["old hit"] == ("most-views", "queued")
 
@@ -146,7 +142,7 @@ def test_recently_added_takes_the_newest_files_with_enough_views():
     add_file("newish", age_days=1, views=10)
     add_file("old", age_days=30, views=40)
     configure("recently-added", min_views=10, size_budget=MB)
-    redundancy.run_check()
+    check.run_check()
     assert states() == {"newish": ("recently-added", "queued")}
 
 
@@ -155,7 +151,7 @@ def test_a_file_is_copied_once_for_the_first_strategy_that_wants_it():
     add_file("other", views=1)
     configure("most-views", size_budget=MB)
     configure("trending", size_budget=10 * MB)
-    redundancy.run_check()
+    check.run_check()
     assert states() == {"hit": ("most-views", "queued"), "other": ("trending", "queued")}
 
 
@@ -163,14 +159,14 @@ def test_videos_without_p2p_get_no_copy_and_lose_theirs():
     add_file("p2p off", views=9, p2p=P2PSetting.OFF)
     inherits = add_file("inherits", views=1)
     configure("most-views")
-    redundancy.run_check()
+    check.run_check()
     assert set(states()) == {"inherits"}
     RedundancyCopy.objects.update(
         state=CopyState.PUBLISHED, expires_at=timezone.now() + datetime.timedelta(1)
     )
     # Even within its lifetime: without P2P nobody loads the torrent its webseed is in.
     InstanceSettings.objects.create(pk=1, p2p_enabled=False)
-    assert redundancy.run_check().dropped == [inherits.redundancy_copy.pk]
+    assert check.run_check().dropped == [inherits.redundancy_copy.pk]
     assert states() == {"inherits": ("most-views", "expired")}
     assert RedundancyCopy.objects.get().reason.startswith("P2P is off for this video")
 
@@ -181,9 +177,9 @@ def test_running_the_same_check_twice_changes_nothing():
     add_file("was dropped", views=1)
     configure("most-views", size_budget=3 * MB)
     configure("trending", size_budget=MB)
-    assert redundancy.run_check().changed
+    assert check.run_check().changed
     before = list(RedundancyCopy.objects.values())
-    assert not redundancy.run_check().changed
+    assert not check.run_check().changed
     assert list(RedundancyCopy.objects.values()) == before
 
 
@@ -194,11 +190,11 @@ def test_a_copy_is_kept_its_minimum_lifetime_before_a_better_candidate_replaces_
     copy = publish_now(old, "most-views", expires_in=datetime.timedelta(hours=1))
     add_file("new favourite", views=50)
     configure("most-views", size_budget=MB)
-    assert not redundancy.run_check().changed
+    assert not check.run_check().changed
     assert states() == {"old favourite": ("most-views", "published")}
     # The lifetime is over: the better candidate takes the room.
     RedundancyCopy.objects.filter(pk=copy.pk).update(expires_at=timezone.now())
-    result = redundancy.run_check()
+    result = check.run_check()
     assert result.dropped == [copy.pk]
     assert states() == {
         "old favourite": ("most-views", "expired"),
@@ -213,7 +209,7 @@ def test_an_expired_copy_its_strategy_still_selects_is_renewed():
         add_file("evergreen", views=5), "most-views", expires_in=-datetime.timedelta(1)
     )
     configure("most-views", min_lifetime_hours=10)
-    result = redundancy.run_check()
+    result = check.run_check()
     assert result.renewed == [copy.pk] and not result.dropped
     copy.refresh_from_db()
     assert copy.state == CopyState.PUBLISHED and copy.path.exists()
@@ -224,10 +220,10 @@ def test_switching_a_strategy_off_drops_its_copies_at_the_next_check():
     copy = publish_now(add_file("hit", views=5), "trending", expires_in=datetime.timedelta(1))
     queued = add_file("queued", views=3)
     configure("trending")
-    redundancy.run_check()
+    check.run_check()
     assert states()["queued"] == ("trending", "queued")
     configure("trending", enabled=False)
-    result = redundancy.run_check()
+    result = check.run_check()
     assert sorted(result.dropped) == sorted([copy.pk, queued.redundancy_copy.pk])
     copy.refresh_from_db()
     assert copy.state == CopyState.EXPIRED and copy.reason == "Strategy Trending was switched off."
@@ -237,17 +233,17 @@ def test_switching_a_strategy_off_drops_its_copies_at_the_next_check():
 def test_a_failed_copy_is_tried_again_only_after_a_day():
     video_file = add_file("corrupt", views=5)
     configure("most-views")
-    redundancy.run_check()
+    check.run_check()
     copy = video_file.redundancy_copy
     RedundancyCopy.objects.filter(pk=copy.pk).update(
         state=CopyState.FAILED, reason="Piece 3 of 9 does not match"
     )
-    assert not redundancy.run_check().changed
+    assert not check.run_check().changed
     assert states() == {"corrupt": ("most-views", "failed")}
     RedundancyCopy.objects.filter(pk=copy.pk).update(
         state_changed=timezone.now() - FAILED_COPY_RETRY_AFTER
     )
-    assert redundancy.run_check().queued == [copy.pk]
+    assert check.run_check().queued == [copy.pk]
     copy.refresh_from_db()
     assert copy.state == CopyState.QUEUED and copy.reason == ""
 
@@ -255,14 +251,14 @@ def test_a_failed_copy_is_tried_again_only_after_a_day():
 def test_a_stalled_download_is_queued_again_and_a_live_one_is_left_alone():
     video_file = add_file("big", views=5)
     configure("most-views")
-    redundancy.run_check()
+    check.run_check()
     copy = video_file.redundancy_copy
     RedundancyCopy.objects.filter(pk=copy.pk).update(
         state=CopyState.DOWNLOADING, claim="a" * 32, heartbeat=timezone.now()
     )
-    assert not redundancy.run_check().changed
+    assert not check.run_check().changed
     RedundancyCopy.objects.filter(pk=copy.pk).update(heartbeat=timezone.now() - STALLED_COPY_AFTER)
-    assert redundancy.run_check().queued == [copy.pk]
+    assert check.run_check().queued == [copy.pk]
     copy.refresh_from_db()
     assert copy.state == CopyState.QUEUED and copy.claim == ""
     assert "stopped without finishing" in copy.reason
@@ -273,5 +269,20 @@ def test_files_no_copy_holds_are_swept_from_the_storage(redundancy_root):
     configure("most-views")
     (redundancy_root / "deleted-video.mp4").write_bytes(b"x")
     (redundancy_root / f"{kept.filename}.part").write_bytes(b"x")
-    redundancy.run_check()
+    check.run_check()
     assert sorted(p.name for p in redundancy_root.iterdir()) == [kept.filename]
+
+
+def test_a_check_run_again_sends_the_unclaimed_downloads_again_and_changes_nothing():
+    # The first check's worker may have been killed between the copy's row and its message.
+    video_file = add_file("watched", views=5)
+    configure("most-views")
+    copy_id = check.run_check().queued[0]
+    again = check.run_check()
+    assert not again.changed and again.unclaimed == [copy_id]
+    assert states() == {"watched": ("most-views", "queued")}
+    RedundancyCopy.objects.filter(pk=copy_id).update(
+        state=CopyState.DOWNLOADING, claim="a" * 32, heartbeat=timezone.now()
+    )
+    assert check.run_check().unclaimed == []  # claimed: a run holds it
+    assert video_file.redundancy_copy.pk == copy_id

@@ -6,8 +6,9 @@ import urllib.request
 
 import pytest
 
-from instance import redundancy, redundancy_download
-from instance.models import CopyState, RedundancyCopy, Video, VideoFile
+from instance.models import Video, VideoFile
+from instance.redundancy import download, lifecycle
+from instance.redundancy.models import CopyState, RedundancyCopy
 from tests.conftest import get_json
 from tracker.core import bdecode
 
@@ -38,7 +39,7 @@ def copy(live_instance, settings, tmp_path) -> RedundancyCopy:
     yield copy
     # Leave the live tracker's swarm as it was for the other tests ("stopped").
     copy.refresh_from_db()
-    redundancy.drop(copy, "test over")
+    lifecycle.drop(copy, "test over")
 
 
 def origin_bytes(copy: RedundancyCopy) -> bytes:
@@ -48,8 +49,8 @@ def origin_bytes(copy: RedundancyCopy) -> bytes:
 @pytest.fixture
 def small_slices(monkeypatch, copy):
     # Four pieces a request and slices that end after one request: many slices, as a large file.
-    monkeypatch.setattr(redundancy_download, "CHUNK_BYTES", 4 * copy.video_file.piece_length)
-    monkeypatch.setattr(redundancy_download, "SLICE_SECONDS", 0.0)
+    monkeypatch.setattr(download, "CHUNK_BYTES", 4 * copy.video_file.piece_length)
+    monkeypatch.setattr(download, "SLICE_SECONDS", 0.0)
 
 
 def closed_port() -> int:
@@ -60,14 +61,14 @@ def closed_port() -> int:
 
 @pytest.mark.usefixtures("small_slices")
 def test_a_download_goes_on_slice_by_slice_with_its_claim_and_publishes_the_verified_copy(copy):
-    claim = redundancy_download.download_slice(copy.pk)
+    claim = download.download_slice(copy.pk)
     progress = []
     while claim:
         copy.refresh_from_db()
         assert copy.state == CopyState.DOWNLOADING and copy.claim == claim
         assert not copy.path.exists()  # nothing is at the published name before the end
         progress.append(copy.bytes_done)
-        claim = redundancy_download.download_slice(copy.pk, claim)
+        claim = download.download_slice(copy.pk, claim)
     assert len(progress) > 3 and progress == sorted(progress)
     copy.refresh_from_db()
     assert copy.state == CopyState.PUBLISHED and copy.progress == 100
@@ -78,32 +79,77 @@ def test_a_download_goes_on_slice_by_slice_with_its_claim_and_publishes_the_veri
 
 @pytest.mark.usefixtures("small_slices")
 def test_a_network_error_keeps_the_claim_and_the_retry_goes_on_where_it_stopped(copy, settings):
-    claim = redundancy_download.download_slice(copy.pk)
+    claim = download.download_slice(copy.pk)
     copy.refresh_from_db()
     reached = copy.bytes_done
     origin = settings.PUBLIC_URL
     settings.PUBLIC_URL = f"http://127.0.0.1:{closed_port()}"
-    with pytest.raises(redundancy_download.TransientDownloadError) as error:
-        redundancy_download.download_slice(copy.pk, claim)
+    with pytest.raises(download.TransientDownloadError) as error:
+        download.download_slice(copy.pk, claim)
     assert error.value.claim == claim
     copy.refresh_from_db()
     assert copy.state == CopyState.DOWNLOADING and copy.bytes_done == reached
     assert copy.reason.startswith("Retrying after network error")
     settings.PUBLIC_URL = origin
     while claim:
-        claim = redundancy_download.download_slice(copy.pk, claim)
+        claim = download.download_slice(copy.pk, claim)
     copy.refresh_from_db()
     assert copy.state == CopyState.PUBLISHED and copy.path.read_bytes() == origin_bytes(copy)
 
 
 @pytest.mark.usefixtures("small_slices")
 def test_a_run_whose_copy_was_dropped_stops_and_publishes_nothing(copy):
-    claim = redundancy_download.download_slice(copy.pk)
+    claim = download.download_slice(copy.pk)
     copy.refresh_from_db()
-    assert redundancy.drop(copy, "No longer selected.")
-    assert redundancy_download.download_slice(copy.pk, claim) is None
+    assert lifecycle.drop(copy, "No longer selected.")
+    assert download.download_slice(copy.pk, claim) is None
     copy.refresh_from_db()
     assert copy.state == CopyState.EXPIRED
     assert not copy.path.exists() and not copy.part_path.exists()
     # A second run for the same message does nothing either: the copy is not queued.
-    assert redundancy_download.download_slice(copy.pk) is None
+    assert download.download_slice(copy.pk) is None
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_a_first_run_delivered_again_after_a_kill_takes_up_its_own_claim(copy):
+    # The worker died mid-slice: the same message (same task id) comes back, unacknowledged.
+    assert download.download_slice(copy.pk, run_id="task-1")
+    copy.refresh_from_db()
+    reached = copy.bytes_done
+    assert copy.claim == download.run_claim("task-1")
+    assert download.download_slice(copy.pk, run_id="another-task") is None
+    claim = download.download_slice(copy.pk, run_id="task-1")
+    assert claim == download.run_claim("task-1")
+    copy.refresh_from_db()
+    assert copy.bytes_done > reached  # resumed from the verified pieces, not from zero
+    while claim:
+        claim = download.download_slice(copy.pk, claim)
+    copy.refresh_from_db()
+    assert copy.state == CopyState.PUBLISHED and copy.path.read_bytes() == origin_bytes(copy)
+
+
+class Killed(BaseException):
+    """The worker's death at this point: nothing of the run's own error handling runs."""
+
+
+@pytest.mark.usefixtures("small_slices")
+def test_a_slice_killed_between_the_rename_and_publishing_publishes_when_delivered_again(
+    copy, monkeypatch
+):
+    def killed(*args):
+        raise Killed
+
+    claim = download.download_slice(copy.pk)
+    with monkeypatch.context() as patch:
+        patch.setattr(lifecycle, "publish", killed)
+        with pytest.raises(Killed):
+            while True:
+                last_claim, claim = claim, download.download_slice(copy.pk, claim)
+    copy.refresh_from_db()
+    assert copy.state == CopyState.VERIFYING and copy.path.exists()  # renamed, not published
+    assert copy.url not in copy.video_file.webseeds
+    # The last slice's message (a continuation, with the claim), delivered again.
+    assert download.download_slice(copy.pk, last_claim) is None
+    copy.refresh_from_db()
+    assert copy.state == CopyState.PUBLISHED and copy.path.read_bytes() == origin_bytes(copy)
+    assert not copy.part_path.exists()

@@ -25,6 +25,7 @@ def test_with_the_embedded_broker_beat_runs_the_check_and_publishes_the_copy(tmp
         "-c",
         import_script([("Watched", 21)])
         + "from instance.models import *\n"
+        + "from instance.redundancy.models import *\n"
         + "Video.objects.get().record_view()\n"
         + "RedundancyStrategy.objects.filter(name='most-views').update(enabled=True)\n",
     )
@@ -42,6 +43,6 @@ def test_with_the_embedded_broker_beat_runs_the_check_and_publishes_the_copy(tmp
         wait_for(lambda: f"ws={copy_url}" in magnet(), 30, "the copy published by beat's check")
         origin = (tmp_path / "media" / "web-videos" / name).read_bytes()
         assert http_get(copy_url)[2] == origin
-        assert "Connected to filesystem://" in live.log()
+        assert "Connected to instance.broker:Transport://" in live.log()  # filesystem, journalled
     finally:
         live.stop()

@@ -56,7 +56,11 @@ class Scenario:
         return f"{self.live.url}/static/redundancy/{self.origin_path(name).name}"
 
     def orm(self, code: str) -> str:
-        return self.live.manage("shell", "-c", f"from instance.models import *\n{code}")
+        return self.live.manage(
+            "shell",
+            "-c",
+            f"from instance.models import *\nfrom instance.redundancy.models import *\n{code}",
+        )
 
     def copy_rows(self, *, verification: bool = True) -> list[tuple]:
         """The copies' rows; without the re-verification's record (each check moves it on)."""
@@ -311,7 +315,9 @@ def test_a_network_error_is_retried_with_backoff_and_a_failed_copy_a_day_later(s
     # The origin is down while the worker downloads: it retries, with backoff, until it is back.
     scenario.live.stop()
     try:
-        scenario.orm("from instance.tasks import check_redundancy; check_redundancy.delay()")
+        scenario.orm(
+            "from instance.redundancy.tasks import check_redundancy; check_redundancy.delay()"
+        )
         wait_for(
             lambda: re.search(r"download_copy\[[^\]]+\] retry: Retry in", scenario.worker.log()),
             20,
@@ -332,10 +338,10 @@ def test_a_copy_corrupted_on_disk_stops_being_served_after_the_next_check(scenar
     # The server was restarted by the test before (the tracker forgot its swarms) and this worker
     # runs no beat: the copy announces "started" again now, as its next periodic announce would.
     scenario.orm(
-        "from instance import redundancy_seeding\n"
+        "from instance.redundancy import seeding\n"
         f"RedundancyCopy.objects.filter(video_file__video__name={name!r})"
         ".update(next_announce_at=None)\n"
-        "redundancy_seeding.announce_due()"
+        "seeding.announce_due()"
     )
     assert seeders(scenario, name) == 1
     # One byte of the piece the next check verifies (16 KiB pieces for these small files).

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from adminpanel.models import AuditEntry
 from adminpanel.redundancy_forms import format_size, parse_size
-from instance.models import CopyState, RedundancyCopy, RedundancyStrategy, Video
+from instance.models import Video
+from instance.redundancy.models import CopyState, RedundancyCopy, RedundancyStrategy
 from tracker.core import bdecode
 
 pytestmark = pytest.mark.django_db

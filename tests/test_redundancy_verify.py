@@ -3,8 +3,8 @@ piece within PASS_CHECKS checks, and a copy corrupted on disk is unpublished (ou
 its file deleted, "stopped" sent to the tracker) and failed, to be downloaded again later.
 
 The copies are real: a demo video imported with its torrent, copied byte for byte, published by
-redundancy.publish. The tracker they announce to is a small recording HTTP server on loopback
-(the live test runs them against the real tracker)."""
+lifecycle.publish. The tracker they announce to is a small recording HTTP server on loopback (the
+live test runs them against the real tracker)."""
 
 import datetime
 import io
@@ -18,16 +18,16 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from instance import redundancy, redundancy_verify
-from instance.models import (
+from instance.models import Video
+from instance.redundancy import check, lifecycle, verify
+from instance.redundancy.download import Pieces
+from instance.redundancy.models import (
     FAILED_COPY_RETRY_AFTER,
     CopyState,
     RedundancyCopy,
     RedundancyStrategy,
-    Video,
 )
-from instance.redundancy_download import Pieces
-from instance.tasks import check_redundancy
+from instance.redundancy.tasks import check_redundancy
 from tests.test_redundancy_pages import webseeds_everywhere
 from tracker.core import bencode
 
@@ -92,7 +92,7 @@ def published_copy(video: Video, seed: int) -> RedundancyCopy:
     )
     copy.path.write_bytes(video_file.file.read())
     copy = RedundancyCopy.objects.select_related("video_file__video").get(pk=copy.pk)
-    assert redundancy.publish(copy, "c" * 32, rng=random.Random(seed))
+    assert lifecycle.publish(copy, "c" * 32, rng=random.Random(seed))
     copy.refresh_from_db()
     return copy
 
@@ -112,10 +112,10 @@ def corrupt_piece(copy: RedundancyCopy, index: int) -> None:
 
 @pytest.mark.parametrize("piece_count", [1, 7, 63, 64, 65, 1000, 4099])
 def test_every_piece_is_verified_within_pass_checks_reading_a_window_each_check(piece_count):
-    passes = redundancy_verify.PASS_CHECKS
+    passes = verify.PASS_CHECKS
     cursor, seen = random.Random(piece_count).randrange(piece_count), []
     for _ in range(passes):
-        indices = redundancy_verify.window(piece_count, cursor)
+        indices = verify.window(piece_count, cursor)
         assert len(indices) == -(-piece_count // passes)  # 1/PASS_CHECKS of the pieces
         seen += indices
         cursor = (indices[-1] + 1) % piece_count
@@ -145,7 +145,7 @@ def test_an_intact_copy_stays_published_across_many_checks(video, tracker):
     read = 0
     for number in range(checks):
         now += datetime.timedelta(minutes=10)
-        result = redundancy_verify.reverify_published(now)
+        result = verify.reverify_published(now)
         assert result.verified == [copy.pk] and not result.unpublished, number
         read += result.bytes_read
     copy.refresh_from_db()
@@ -172,7 +172,7 @@ def test_a_copy_corrupted_in_one_piece_is_unpublished_by_the_check_that_reads_it
         copy.refresh_from_db()
         assert copy.state == CopyState.PUBLISHED and copy.path.exists()
     # The PASS_CHECKS bound: for this file, one piece a check, the pass's last check.
-    assert count <= redundancy_verify.PASS_CHECKS
+    assert count <= verify.PASS_CHECKS
     check_redundancy()
     copy.refresh_from_db()
     assert copy.state == CopyState.FAILED and copy.unpublished_corrupt
@@ -196,9 +196,9 @@ def test_a_copy_corrupted_in_one_piece_is_unpublished_by_the_check_that_reads_it
     listed = admin_client.get("/admin-panel/redundancy/copies.json").json()["copies"][0]
     assert listed["unpublishedCorrupt"] and listed["url"] is None
     # Tried again like a failed download: not before its wait is over, then from the origin.
-    assert not redundancy.run_check().queued
+    assert not check.run_check().queued
     later = timezone.now() + FAILED_COPY_RETRY_AFTER
-    assert redundancy.run_check(later).queued == [copy.pk]
+    assert check.run_check(later).queued == [copy.pk]
     copy.refresh_from_db()
     assert copy.state == CopyState.QUEUED and copy.verified_at is None
     assert not copy.unpublished_corrupt
@@ -210,7 +210,7 @@ def test_a_copy_whose_file_was_truncated_or_deleted_is_unpublished_at_the_next_c
     copy = published_copy(video, seed=4)
     with copy.path.open("r+b") as stored:
         stored.truncate(copy.video_file.size - 1)
-    result = redundancy_verify.reverify_published()
+    result = verify.reverify_published()
     assert result.unpublished == [copy.pk] and result.bytes_read == 0
     copy.refresh_from_db()
     assert copy.state == CopyState.FAILED and "bytes on disk, not" in copy.reason
@@ -219,7 +219,7 @@ def test_a_copy_whose_file_was_truncated_or_deleted_is_unpublished_at_the_next_c
     RedundancyCopy.objects.all().delete()
     copy = published_copy(video, seed=5)
     copy.path.unlink()
-    assert redundancy_verify.reverify_published().unpublished == [copy.pk]
+    assert verify.reverify_published().unpublished == [copy.pk]
     copy.refresh_from_db()
     assert copy.reason.startswith("The published file is gone")
 
@@ -227,7 +227,7 @@ def test_a_copy_whose_file_was_truncated_or_deleted_is_unpublished_at_the_next_c
 def test_the_panel_shows_when_a_copy_was_last_verified(video, tracker, admin_client):
     copy = published_copy(video, seed=6)
     checked = timezone.now() + datetime.timedelta(hours=3)
-    redundancy_verify.reverify_published(checked)
+    verify.reverify_published(checked)
     page = admin_client.get("/admin-panel/redundancy/").content.decode()
     assert "Last verified" in page
     row = re.search(rf'<tr data-copy="{copy.pk}">(.*?)</tr>', page, re.S).group(1)

@@ -1,4 +1,4 @@
-"""Who is asking: the client address behind proxies, the guard's key, and what may be stored."""
+"""Who is asking: the client address behind proxies, its source key, and what may be stored."""
 
 from datetime import date
 from ipaddress import ip_network

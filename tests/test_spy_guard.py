@@ -5,15 +5,7 @@ import random
 import orjson
 import pytest
 
-from tracker.core import (
-    Guard,
-    GuardConfig,
-    GuardedTracker,
-    InMemorySwarmStore,
-    Tracker,
-    TrackerConfig,
-    wire_id,
-)
+from tracker.core import InMemorySwarmStore, Policy, Result, TrackerCore, web_json, wire_id
 from tracker.core.guard import (
     ALARM_BLOCKED,
     ALARM_EARLY_ANNOUNCES,
@@ -24,6 +16,8 @@ from tracker.core.guard import (
     REFUSED_RATE,
     REFUSED_SOCKETS,
     REFUSED_VIDEOS,
+    Guard,
+    GuardConfig,
 )
 
 SPY = "198.51.100.7"
@@ -258,18 +252,18 @@ def test_a_limit_of_zero_or_less_is_a_clear_error(name):
 
 
 class Front:
+    """The front door with the guard's limits given; every video below 1000 published."""
+
     def __init__(self, **config) -> None:
-        self.tracker = Tracker(TrackerConfig(), InMemorySwarmStore(), _access)
-        self.guard = Guard(GuardConfig(**config))
-        self.gate = GuardedTracker(self.tracker, self.guard, known)
+        p2p = {video(n): True for n in range(1000)}
+        self.core = TrackerCore(InMemorySwarmStore(), Policy(guard=GuardConfig(**config), p2p=p2p))
+        self.guard = self.core.guard
         self.rng = random.Random(3)
 
     def send(self, connection, meter, message: dict, now: float = 0.0):
-        return self.gate.handle_web(connection, meter, orjson.dumps(message), now, self.rng)
-
-
-def _access(info_hash: bytes) -> str | None:
-    return None if known(info_hash) else "Unknown infoHash"
+        """The messages sent, as wire dicts, and the whole result."""
+        result = self.core.receive_web(connection, meter, orjson.dumps(message), now, self.rng)
+        return [(to, web_json(sent)) for to, sent in result.messages], result
 
 
 def announce(n: int, peer: str, offers: int = 0) -> dict:
@@ -295,10 +289,10 @@ def test_a_refused_announce_joins_no_swarm_and_gets_no_offer():
     out, verdict = front.send("spy", spy_meter, announce(1, "spy"))
     assert out == [("spy", {"action": "announce", "failure reason": REFUSED_VIDEOS,
                             "info_hash": wire_id(video(1))})]  # fmt: skip
-    assert verdict.refusal == REFUSED_VIDEOS
+    assert not verdict.alarms and verdict.blocked_source is None
     out, _ = front.send("viewer", viewer_meter, announce(1, "viewer", offers=3))
     assert [to for to, _ in out] == ["viewer"]  # no offer went to the spy
-    assert front.tracker.stats()["web_peers"] == 2
+    assert front.core.stats()["web_peers"] == 2
 
 
 def test_a_message_refused_for_its_rate_names_its_action_and_infohash():
@@ -312,7 +306,7 @@ def test_a_message_refused_for_its_rate_names_its_action_and_infohash():
         "failure reason": REFUSED_RATE,
         "info_hash": wire_id(video(0)),
     }
-    assert verdict.refusal == REFUSED_RATE
+    assert verdict.blocked_source is None
 
 
 def test_a_scrape_counts_every_video_it_asks_about():
@@ -326,7 +320,7 @@ def test_a_scrape_counts_every_video_it_asks_about():
 
 def test_an_exempt_source_has_no_meter_and_no_limit():
     front = Front(max_videos=1, alarm_videos=1)
-    assert front.gate.open_socket(None, 0.0) == (None, None)
+    assert front.core.open_socket(None, 0.0) == (None, Result())
     for n in range(5):
-        out, verdict = front.send("mirror", None, announce(n, "mirror"))
-        assert verdict is None and "failure reason" not in out[0][1]
+        out, result = front.send("mirror", None, announce(n, "mirror"))
+        assert not result.alarms and "failure reason" not in out[0][1]

@@ -101,7 +101,7 @@ def test_unknown_or_disabled_infohashes_get_a_failure_reason_and_are_not_stored(
     info_hash = b"u" * 20 if setup == "unknown" else add_video("off", p2p=P2PSetting.OFF)
     reply = http_announce(client, info_hash, peer_id(1))
     assert reply == {b"failure reason": reason}
-    assert service.tracker.stats()["http_peers"] == 0
+    assert service.stats()["http_peers"] == 0
 
 
 @pytest.mark.parametrize(
@@ -125,10 +125,11 @@ def test_malformed_announces_get_a_clear_failure_reason(client, params, reason):
 
 def test_web_peers_are_never_listed_in_http_replies(client):
     info_hash = add_video("mixed")
-    service.apply_policy()
+    service.reload()
     with service.lock:
-        service.tracker.handle_web(
+        service.core.receive_web(
             "web-socket",
+            None,
             orjson.dumps(
                 {
                     "action": "announce",

@@ -62,7 +62,7 @@ def test_100_peer_ids_from_one_address_leave_only_its_4_newest_in_the_swarm(clie
         (SPY, peer_id(n)) for n in range(96, 100)
     }
     assert (reply[b"complete"], reply[b"incomplete"]) == (1, 5)
-    assert service.tracker.stats()["http_peers"] == 6
+    assert service.stats()["http_peers"] == 6
 
 
 def test_a_replaced_peer_announcing_again_replaces_the_next_oldest(client):
@@ -77,7 +77,7 @@ def test_a_replaced_peer_announcing_again_replaces_the_next_oldest(client):
 def test_the_cap_is_set_in_the_panel_and_stated_in_the_faq(client, admin_client):
     response = admin_client.post("/admin-panel/limits", {"max_http_peers_per_address": "2"})
     assert response.status_code == 302
-    service.apply_policy()
+    service.reload()
     info_hash = add_video("panel cap")
     for n in range(5):
         announce(client, info_hash, n, SPY)

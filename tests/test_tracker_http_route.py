@@ -44,8 +44,8 @@ def test_a_tracker_reply_is_answered_before_django_as_plain_text_browsers_will_n
 def test_only_get_is_answered_and_other_methods_count_for_nothing(method):
     response = AsgiClient().request(method, announce_path(add_video(method)), "127.0.0.5")
     assert response.status_code == 405 and response.headers["allow"] == "GET"
-    assert len(service.guard) == 0
-    assert service.tracker.stats()["http_peers"] == 0
+    assert len(service.core.guard) == 0
+    assert service.stats()["http_peers"] == 0
 
 
 @pytest.mark.django_db(transaction=True)  # Django's handler queries from its own thread
@@ -74,7 +74,7 @@ def test_a_node_header_that_is_not_ascii_is_no_token_and_no_crash():
     path = announce_path(add_video("node"))
     response = AsgiClient().request("GET", path, "127.0.0.5", raw_headers=node)
     assert response.status_code == 200
-    assert len(service.guard) == 1  # counted like any client
+    assert len(service.core.guard) == 1  # counted like any client
 
 
 def remembered(address: str) -> bool:

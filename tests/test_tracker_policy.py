@@ -5,7 +5,7 @@ import pytest
 
 from instance.models import P2PSetting, Video
 from tests.tracker_helpers import add_video
-from tracker.access import FULL_RELOAD_SECONDS, P2P_DISABLED, POLICY_MAX_AGE, TrackerPolicy
+from tracker.access import FULL_RELOAD_SECONDS, POLICY_MAX_AGE, TrackerPolicy
 from tracker.models import PolicyVersion
 
 pytestmark = pytest.mark.django_db
@@ -21,10 +21,10 @@ def test_an_unchanged_catalogue_is_checked_with_one_query(django_assert_num_quer
     info_hash = add_video("steady")
     policy = TrackerPolicy()
     policy.refresh()
-    assert policy.access(info_hash) is None
+    assert policy.current.p2p[info_hash]
     with django_assert_num_queries(1):
         aged(policy).refresh()
-    assert not policy.stale and policy.access(info_hash) is None
+    assert not policy.stale and policy.current.p2p[info_hash]
 
 
 def test_a_change_committed_by_another_process_is_loaded_once_the_cache_is_old():
@@ -34,9 +34,9 @@ def test_a_change_committed_by_another_process_is_loaded_once_the_cache_is_old()
     # What another process does: its save's signal bumps the version with the change.
     Video.objects.update(p2p=P2PSetting.OFF)
     PolicyVersion.bump()
-    assert policy.access(info_hash) is None  # not before the cache is old
+    assert policy.current.p2p[info_hash]  # not before the cache is old
     aged(policy).refresh()
-    assert policy.access(info_hash) == P2P_DISABLED
+    assert policy.current.p2p[info_hash] is False
 
 
 def test_saving_a_video_bumps_the_policy_version_once_committed(
@@ -55,7 +55,7 @@ def test_a_change_written_without_save_is_loaded_by_the_periodic_full_reload():
     policy.refresh()
     Video.objects.update(p2p=P2PSetting.OFF)  # no signal, no version bump
     aged(policy).refresh()
-    assert policy.access(info_hash) is None
+    assert policy.current.p2p[info_hash]
     policy._fully_loaded_at -= FULL_RELOAD_SECONDS
     aged(policy).refresh()
-    assert policy.access(info_hash) == P2P_DISABLED
+    assert policy.current.p2p[info_hash] is False

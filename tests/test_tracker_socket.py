@@ -7,9 +7,11 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from adminpanel.switches import set_video_p2p
 from instance.asgi import application
 from instance.models import InstanceSettings, P2PSetting, Video
 from tests.tracker_helpers import add_video, peer_id, wire
+from tracker.core import P2P_DISABLED
 from tracker.service import service
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -187,23 +189,41 @@ async def test_infohashes_outside_the_catalogue_or_with_p2p_off_are_refused(setu
         "failure reason": reason,
         "info_hash": wire(info_hash),
     }
-    assert service.tracker.stats()["web_peers"] == 0
+    assert service.stats()["web_peers"] == 0
 
 
-async def test_switching_p2p_off_refuses_the_next_message_of_a_peer_already_in_the_swarm():
+async def test_switching_p2p_off_empties_the_swarm_and_tells_its_sockets_at_once():
     info_hash = await sync_to_async(add_video)("switch")
     peer = await join(info_hash, peer_id(1))
 
     def switch_off():
-        video = Video.objects.get(name="switch")
+        set_video_p2p(Video.objects.get(name="switch"), P2PSetting.OFF, "test")
+
+    await sync_to_async(switch_off)()
+    assert service.stats()["web_peers"] == 0  # the swarm is emptied at once
+    told = await receive(peer)  # without a message of its own
+    assert told == {
+        "action": "announce",
+        "failure reason": P2P_DISABLED,
+        "info_hash": wire(info_hash),
+    }
+    await send(peer, announce(info_hash, peer_id(1), event=None, left=0))
+    assert (await receive(peer))["failure reason"] == P2P_DISABLED
+
+
+async def test_a_video_saved_elsewhere_is_refused_from_the_next_message_of_its_peers():
+    info_hash = await sync_to_async(add_video)("saved elsewhere")
+    peer = await join(info_hash, peer_id(1))
+
+    def save_off():  # not through the switches: the save signal only marks the policy stale
+        video = Video.objects.get(name="saved elsewhere")
         video.p2p = P2PSetting.OFF
         video.save()
 
-    await sync_to_async(switch_off)()
-    assert service.tracker.stats()["web_peers"] == 0  # the swarm is emptied at once
+    await sync_to_async(save_off)()
     await send(peer, announce(info_hash, peer_id(1), event=None, left=0))
-    reply = await receive(peer)
-    assert reply["failure reason"] == "P2P is disabled for this video"
+    assert (await receive(peer))["failure reason"] == P2P_DISABLED
+    assert service.stats()["web_peers"] == 0
 
 
 @pytest.mark.parametrize(
@@ -246,11 +266,11 @@ async def test_a_silent_socket_is_closed_after_the_idle_timeout():
     info_hash = await sync_to_async(add_video)("idle")
     quiet = await join(info_hash, peer_id(1))
     (consumer,) = service.sockets
-    consumer.last_message_at -= service.tracker.config.idle_connection_timeout + 1
+    consumer.last_message_at -= service.core.config.idle_connection_timeout + 1
     await service.sweep()
     closed = await quiet.receive_output(timeout=1)
     assert closed["type"] == "websocket.close"
-    assert service.tracker.stats()["web_peers"] == 0 and not service.sockets
+    assert service.stats()["web_peers"] == 0 and not service.sockets
 
 
 @pytest.mark.parametrize("path", ["/tracker/socket/", "/tracker/other", "/"])

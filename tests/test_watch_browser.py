@@ -2,7 +2,7 @@
 
 Each browser context is one viewer with its own storage (webtorrent keeps pieces there, and the
 page keeps the viewer's P2P choice in localStorage). "Plays" means the picture decodes
-(videoWidth > 0) and currentTime advances (interop-notes: a clock alone can run without video).
+(videoWidth > 0) and currentTime advances (a media clock alone can run without a decoded frame).
 """
 
 import json
@@ -22,7 +22,7 @@ pytestmark = [
     pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium"),
 ]
 
-# Loopback playback starts within about a second (interop-notes); these only bound a failure.
+# Loopback playback starts within about a second (measured in Chromium); these only bound a failure.
 PLAY_TIMEOUT_MS = 15_000
 SEED_TIMEOUT_MS = 20_000
 TRACKER_SOCKET = "/tracker/socket"

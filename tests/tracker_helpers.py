@@ -14,7 +14,8 @@ def make_info_hash(label: str) -> bytes:
 
 
 def add_video(label: str, p2p: str = P2PSetting.INHERIT) -> bytes:
-    """A catalogue video whose one file has the infohash of `label` (no bytes on disk needed)."""
+    """A catalogue video whose one file has the infohash of `label` (no bytes on disk needed),
+    loaded by this process's tracker at once, as an import is by a server's poller."""
     info_hash = make_info_hash(label)
     number = next(_numbers)
     video = Video.objects.create(name=label, duration=1, p2p=p2p)
@@ -28,6 +29,7 @@ def add_video(label: str, p2p: str = P2PSetting.INHERIT) -> bytes:
         info_hash=info_hash.hex(),
         piece_length=16384,
     )
+    service.reload()
     return info_hash
 
 
@@ -46,4 +48,4 @@ def set_tracker_limits(**limits) -> None:
         setattr(row, name, value)
     row.full_clean()
     row.save()
-    service.apply_policy()
+    service.reload()

@@ -1,25 +1,30 @@
-"""Which infohashes the tracker serves, and its tunable limits, cached in process.
+"""What the instance tells its tracker (tracker.core.Policy): the limits from the settings row,
+and P2P on or off for each torrent it publishes; loaded again when the policy version moved.
 
-The tracker answers thousands of messages a second and must not query the database for each
-(issue 3): the table of this instance's infohashes and the instance settings are loaded once and
-loaded again only after a change to a video, a file or the settings marks the cache stale.
+The tracker answers thousands of messages a second and must not query the database for each:
+the policy is loaded once, then again only when PolicyVersion moved (any process's change) or a
+change in this process marked it stale. An explicit P2P switch loads only the torrents it
+changed (p2p_of).
 """
 
 import threading
 import time
+from collections.abc import Iterable
 
 from django.conf import settings
 
 from instance.models import InstanceSettings, VideoFile
-from tracker.core import GuardConfig, TrackerConfig
+from tracker.core import GuardConfig, Policy, TrackerConfig
 from tracker.models import PolicyVersion
 
-UNKNOWN_INFOHASH = "Unknown infoHash"
-P2P_DISABLED = "P2P is disabled for this video"
-# Signals mark the cache stale at once for changes made in this process; a change made by
-# another process (a management command, another server) is seen within this many seconds:
-# the policy version (tracker.models.PolicyVersion) is read that often, the catalogue only
-# when the version moved.
+# A server process reads the policy version this often (tracker.service's poller), so a switch
+# made by another process reaches it within about this time, traffic or not.
+POLICY_POLL_SECONDS = 0.5
+# What an admin is told: a change reaches every running server within a poll period and the
+# load that follows it.
+POLICY_PROPAGATION_SECONDS = 2 * POLICY_POLL_SECONDS
+# A process without the poller (tests, a management command) checks the version when its
+# cached policy is this old.
 POLICY_MAX_AGE = 5.0
 # The catalogue is reloaded at least this often, version or not: a safety net for rows written
 # without save() (QuerySet.update, a migration, a database console).
@@ -57,11 +62,20 @@ def guard_config(row: InstanceSettings) -> GuardConfig:
     )
 
 
+def p2p_of(info_hashes: Iterable[bytes]) -> dict[bytes, bool | None]:
+    """Whether P2P is on for each of these torrents now (None: not published any more)."""
+    wanted = {info_hash.hex(): info_hash for info_hash in info_hashes}
+    row = InstanceSettings.load()
+    files = VideoFile.objects.filter(info_hash__in=wanted).select_related("video")
+    found = {f.info_hash: f.video.p2p_effective(row.p2p_enabled) for f in files}
+    return {info_hash: found.get(hex_hash) for hex_hash, info_hash in wanted.items()}
+
+
 class TrackerPolicy:
+    """The loaded policy (`current`), and when to load it again."""
+
     def __init__(self) -> None:
-        self._allowed: dict[bytes, bool] = {}
-        self.config = TrackerConfig()
-        self.guard_config = GuardConfig()
+        self.current = Policy()
         self._stale = True
         self._changes = 0  # counts mark_stale() calls, so one during a reload is not lost
         self._loaded_changes = -1
@@ -71,6 +85,10 @@ class TrackerPolicy:
         self._lock = threading.Lock()
 
     @property
+    def config(self) -> TrackerConfig:
+        return self.current.tracker
+
+    @property
     def stale(self) -> bool:
         return self._stale or time.monotonic() - self._loaded_at > POLICY_MAX_AGE
 
@@ -78,11 +96,18 @@ class TrackerPolicy:
         self._changes += 1
         self._stale = True
 
-    def refresh(self) -> None:
-        """Reload from the database (sync: call it through sync_to_async from async code).
+    def noted(self, version: int) -> None:
+        """The caller applied itself the one change that moved the version to `version` (an
+        explicit switch, whose save marked the policy stale once): no full reload for it. Any
+        other change meanwhile, here or elsewhere, still gets one."""
+        with self._lock:
+            if version == self._version + 1 and self._changes == self._loaded_changes + 1:
+                self._version, self._loaded_changes = version, self._changes
+                self._stale = False
 
-        Read-only on purpose: a save here would fire the signal that calls refresh() again,
-        under this same lock."""
+    def refresh(self) -> Policy | None:
+        """The new policy if it changed, else None (sync: call it through sync_to_async from
+        async code). Read-only on purpose: a save here would fire the signal again."""
         with self._lock:
             # Readers in other threads keep the previous, complete table until the new one is
             # built: marking the cache fresh before loading let them see an empty table.
@@ -97,28 +122,18 @@ class TrackerPolicy:
                 # Nothing changed anywhere: one indexed read instead of the whole catalogue.
                 self._loaded_at = now
                 self._stale = self._changes != changes
-                return
+                return None
             row = InstanceSettings.load()
             files = VideoFile.objects.select_related("video").only("info_hash", "video__p2p")
-            self._allowed = {
-                bytes.fromhex(f.info_hash): f.video.p2p_effective(row.p2p_enabled) for f in files
-            }
-            self.config = tracker_config(row)
-            self.guard_config = guard_config(row)
+            self.current = Policy(
+                tracker=tracker_config(row),
+                guard=guard_config(row),
+                p2p={
+                    bytes.fromhex(f.info_hash): f.video.p2p_effective(row.p2p_enabled)
+                    for f in files
+                },
+            )
             self._version, self._loaded_changes = version, changes
             self._loaded_at = self._fully_loaded_at = now
             self._stale = self._changes != changes
-
-    def allowed(self) -> set[bytes]:
-        return {info_hash for info_hash, allowed in self._allowed.items() if allowed}
-
-    def known(self, info_hash: bytes) -> bool:
-        """Whether this instance publishes the infohash (P2P on or off)."""
-        return info_hash in self._allowed
-
-    def access(self, info_hash: bytes) -> str | None:
-        """None if the tracker serves this infohash, else the failure reason to send."""
-        allowed = self._allowed.get(info_hash)
-        if allowed is None:
-            return UNKNOWN_INFOHASH
-        return None if allowed else P2P_DISABLED
+            return self.current

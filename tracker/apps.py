@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 
 
-class TrackerConfig(AppConfig):
+class TrackerAppConfig(AppConfig):
     name = "tracker"
 
     def ready(self):

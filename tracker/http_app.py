@@ -11,10 +11,10 @@ it, and no tracker reply does. Every other request goes to Django unchanged.
 
 from tracker import http_shell
 from tracker.service import service
-from tracker.sources import scope_peer
+from tracker.sources import NODE_HEADER, scope_peer
 
 ROUTES = {"/tracker/announce": http_shell.announce, "/tracker/scrape": http_shell.scrape}
-_NODE_HEADER = b"x-peerveil-node"  # tracker.sources.NODE_HEADER, as ASGI spells headers
+_NODE_HEADER = NODE_HEADER.lower().encode()  # as ASGI spells header names
 _TEXT = [(b"content-type", b"text/plain"), (b"x-content-type-options", b"nosniff")]
 _NOT_ALLOWED = [(b"allow", b"GET"), (b"content-length", b"0")]
 
@@ -45,7 +45,8 @@ class TrackerHttp:
             await send({"type": "http.response.start", "status": 405, "headers": _NOT_ALLOWED})
             await send({"type": "http.response.body", "body": b""})
             return
-        await service.ensure_policy()
+        if service.stale:
+            await service.ensure_policy()
         status, body = handler(tracker_request(scope))
         headers = [*_TEXT, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})

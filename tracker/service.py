@@ -1,9 +1,10 @@
-"""The process-wide tracker: one core behind its guard, its policy, the sockets it relays between.
+"""The process's tracker: what only a process can own around the core's front door.
 
-Offers and answers are relayed in process, straight to the target consumer: a channel layer
-carries under 2k messages a second with drops (interop-notes). The core is called under one lock
-because a sync caller (the policy reload, the sampling thread, a view under WSGI) may run in
-another thread while the consumers and the HTTP shell run on the event loop.
+The lock (a sync caller, such as a P2P switch committed in a view's thread, may run beside the
+event loop), the registry of open sockets and which source each belongs to, the housekeeping
+tasks, and carrying out what the core returns: messages sent, sockets closed, alarms raised.
+Offers and answers are relayed in process, straight to the target socket: a channel layer
+carries under 2k messages a second with drops.
 
 Sources (client addresses) are held in memory only: on the consumer while its socket is open and
 in the guard until a window after their last request. Alarms leave through tracker.alarms.
@@ -11,19 +12,33 @@ in the guard until a window after their last request. Alarms leave through track
 
 import asyncio
 import contextlib
+import logging
 import random
 import threading
 import time
+from collections.abc import Iterable
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 from django.utils import timezone
 
-from tracker.access import TrackerPolicy
-from tracker.core import Guard, GuardedTracker, InMemorySwarmStore, KindCounts, Tracker, Verdict
+from tracker.access import POLICY_POLL_SECONDS, TrackerPolicy, p2p_of
+from tracker.core import (
+    InMemorySwarmStore,
+    KindCounts,
+    Result,
+    TrackerCore,
+    encode_http,
+    encode_web,
+)
+from tracker.models import PolicyVersion
 from tracker.sources import forget_addresses
+from tracker.swarm_history import SAMPLE_SECONDS, history
 
-# How often silent peers, stale offers and idle sockets are swept.
+log = logging.getLogger(__name__)
+
+# How often silent peers, stale offers and idle sockets are swept. An HTTP peer's address is
+# forgotten two intervals after its last announce, at most this much later.
 SWEEP_SECONDS = 15.0
 
 
@@ -33,143 +48,159 @@ class TrackerService:
 
     def reset(self) -> None:
         """Forget every swarm, socket and source (a fresh start, as after a restart)."""
+        for task in getattr(self, "_tasks", ()):
+            with contextlib.suppress(RuntimeError):  # its event loop is gone already
+                task.cancel()
         self.policy = TrackerPolicy()
         self.rng = random.Random()
         self.lock = threading.Lock()
-        self.tracker = Tracker(self.policy.config, InMemorySwarmStore(), self.policy.access)
-        self.guard = Guard(self.policy.guard_config)
-        self.gate = GuardedTracker(self.tracker, self.guard, self.policy.known)
+        self.core = TrackerCore(InMemorySwarmStore(), self.policy.current)
         self.sockets: set = set()
         self.by_source: dict[str, set] = {}
+        self._next_sample = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        if getattr(self, "_sweeper", None) is not None:
-            with contextlib.suppress(RuntimeError):  # its event loop is gone already
-                self._sweeper.cancel()
-        self._sweeper: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._polling = False
         self._reloading: asyncio.Future | None = None
-
-    async def ensure_policy(self) -> None:
-        """Reload a stale policy once for all sockets: the ones whose frames arrive meanwhile
-        wait for that one reload instead of each taking its own thread hop (the benchmark saw
-        hundreds of overlapping hops every time the cache went stale)."""
-        if not self.policy.stale:
-            return
-        loop = asyncio.get_running_loop()
-        reloading = self._reloading
-        if reloading is None or reloading.done() or reloading.get_loop() is not loop:
-            reloading = self._reloading = asyncio.ensure_future(sync_to_async(self._reload)())
-        await asyncio.shield(reloading)
-
-    def _reload(self) -> None:
-        # No request cycle runs here to recycle the reload thread's database connection:
-        # without this, one broken by a database restart would stay broken.
-        close_old_connections()
-        self.apply_policy()
-
-    def apply_policy(self) -> None:
-        """Reload the policy if a video or the settings changed; the core gets the new limits.
-
-        Swarms whose P2P was just switched off are emptied at once: no offer or answer of
-        theirs is relayed any more, and their peers get the failure reason on their next
-        message.
-        """
-        if self.policy.stale:
-            before = self.policy.allowed()
-            self.policy.refresh()
-            with self.lock:
-                self.tracker.config = self.policy.config
-                self.guard.config = self.policy.guard_config
-                for info_hash in before - self.policy.allowed():
-                    self.tracker.drop_swarm(info_hash)
 
     def now(self) -> float:
         return time.monotonic()
 
+    # The policy
+
+    @property
+    def stale(self) -> bool:
+        """Whether the shells must load the policy before serving (a server process's poller
+        keeps it fresh; elsewhere it is checked when old)."""
+        return self.policy.stale and not self._polling
+
+    async def ensure_policy(self) -> None:
+        """Load a stale policy once for all callers: the ones that arrive meanwhile wait for
+        that one load instead of each taking its own thread hop."""
+        if not self.policy.stale:
+            return
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        reloading = self._reloading
+        if reloading is None or reloading.done() or reloading.get_loop() is not loop:
+            reloading = self._reloading = asyncio.ensure_future(self._reload_in_thread())
+        await asyncio.shield(reloading)
+
+    async def _reload_in_thread(self) -> None:
+        await sync_to_async(self._reload_on_own_connection)()
+
+    def _reload_on_own_connection(self) -> None:
+        # No request cycle runs in the thread of this hop to recycle its database connection:
+        # without this, one broken by a database restart would stay broken.
+        close_old_connections()
+        self.reload()
+
+    def reload(self) -> None:
+        """Load the policy if it changed anywhere; the core applies it (sync)."""
+        policy = self.policy.refresh()
+        if policy is not None:
+            with self.lock:
+                result = self.core.apply(policy)
+            self.carry_out_soon(result)
+
+    def p2p_changed(self, info_hashes: Iterable[bytes]) -> None:
+        """P2P of these torrents was switched (committed): the core loads just them, and their
+        swarms switched off are emptied and their sockets told at once (sync)."""
+        changes = p2p_of(info_hashes)
+        with self.lock:
+            result = self.core.switch(changes)
+        self.carry_out_soon(result)
+        self.policy.noted(PolicyVersion.current())
+
     # WebSocket
 
-    def admit(self, consumer) -> bool:
-        """Check a new socket's source before its upgrade is accepted; False: refuse it."""
+    def open_socket(self, consumer, key: str | None):
+        """The new socket's meter, or False to refuse its upgrade (checked before it is
+        accepted); a socket admitted is registered under its source."""
         with self.lock:
-            consumer.meter, verdict = self.gate.open_socket(consumer.source_key, self.now())
-        if verdict is not None:
-            self.report(verdict, consumer.source_key)
-        return consumer.meter is not None or consumer.source_key is None
-
-    def connect(self, consumer) -> None:
+            meter, result = self.core.open_socket(key, self.now())
+        self.carry_out_soon(result)
+        if result.refused:
+            return False
         self._loop = asyncio.get_running_loop()
         self.sockets.add(consumer)
-        if consumer.source_key is not None:
-            self.by_source.setdefault(consumer.source_key, set()).add(consumer)
-        self._ensure_sweeper()
+        if key is not None:
+            self.by_source.setdefault(key, set()).add(consumer)
+        self._ensure_housekeeping()
+        return meter
 
-    def handle_web(self, consumer, raw: str | bytes) -> list:
+    def sockets_per_source(self) -> int:
+        """The guard's limit of sockets per source (the server's cap on silent connections)."""
+        return self.core.sockets_per_source
+
+    async def receive(self, consumer, raw: str | bytes) -> None:
         with self.lock:
-            outgoing, verdict = self.gate.handle_web(
-                consumer, consumer.meter, raw, self.now(), self.rng
-            )
-        if verdict is not None:
-            self.report(verdict, consumer.source_key)
-        return outgoing
+            result = self.core.receive_web(consumer, consumer.meter, raw, self.now(), self.rng)
+        await self.carry_out(result)
 
-    def meter_control_frame(self, consumer) -> bool:
-        """Count a ping or pong against the socket's budget; False: it is over, close it."""
+    async def control_frame(self, consumer) -> None:
         with self.lock:
-            verdict = self.gate.meter_control_frame(consumer.meter, self.now())
-        if verdict is None:
-            return True
-        self.report(verdict, consumer.source_key)
-        return False
+            result = self.core.control_frame(consumer, consumer.meter, self.now())
+        await self.carry_out(result)
 
-    def disconnect(self, consumer) -> None:
+    def disconnect(self, consumer, key: str | None, meter) -> None:
         self.sockets.discard(consumer)
-        key = getattr(consumer, "source_key", None)
         if key is not None and key in self.by_source:
             self.by_source[key].discard(consumer)
             if not self.by_source[key]:
                 del self.by_source[key]
         with self.lock:
-            now = self.now()
-            self.gate.close_socket(getattr(consumer, "meter", None), now)
-            self.tracker.handle_disconnect(consumer, now)
+            self.core.disconnect(consumer, meter, self.now())
 
     # HTTP
 
-    def admit_http(self, key: str | None):
-        """The guard's record of an HTTP request's source, counted, and a refusal if it is
-        blocked or over its request budget."""
+    def announce_http(self, query: bytes, address: str, key: str | None) -> tuple[int, bytes]:
         with self.lock:
-            source, verdict = self.gate.admit_http(key, self.now())
-        if verdict is not None and (verdict.alarms or verdict.new_block):
-            self.report(verdict, key)
-        return source, verdict
+            result = self.core.announce_http(query, address, key, self.now(), self.rng)
+        self._raise_alarms(result.alarms)
+        self._close_source_soon(result.blocked_source)
+        return encode_http(result.reply)
 
-    def http_announce(self, source, message) -> tuple[dict, Verdict | None]:
+    def scrape_http(self, query: bytes, key: str | None) -> tuple[int, bytes]:
         with self.lock:
-            reply, verdict = self.gate.handle_http_announce(source, message, self.now(), self.rng)
-        if verdict is not None:
-            self.report(verdict, source.key)
-        return reply, verdict
+            result = self.core.scrape_http(query, key, self.now())
+        self._raise_alarms(result.alarms)
+        self._close_source_soon(result.blocked_source)
+        return encode_http(result.reply)
 
-    def http_scrape(self, source, message) -> tuple[dict, Verdict | None]:
-        with self.lock:
-            reply, verdict = self.gate.handle_http_scrape(source, message, self.now())
-        if verdict is not None:
-            self.report(verdict, source.key)
-        return reply, verdict
+    # Carrying out results
 
-    # Alarms and blocks
+    async def carry_out(self, result: Result) -> None:
+        """Send the messages, close the sockets, raise the alarms of a result (event loop)."""
+        for recipient, message in result.messages:
+            await recipient.send_text(encode_web(message))
+        for connection, code in result.close:
+            await connection.close_with(code)
+        self._raise_alarms(result.alarms)
+        if result.blocked_source is not None:
+            self._close_source(result.blocked_source)
 
-    def report(self, verdict: Verdict, key: str | None) -> None:
-        """Queue the verdict's alarms (O(1)); a blocked source's sockets are closed."""
-        if verdict.alarms:
+    def carry_out_soon(self, result: Result) -> None:
+        """carry_out from any thread, on the sockets' event loop."""
+        if result.messages or result.close or result.blocked_source:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(asyncio.ensure_future, self.carry_out(result))
+        else:
+            self._raise_alarms(result.alarms)
+
+    def _raise_alarms(self, alarms) -> None:
+        if alarms:
             from tracker.alarms import dispatcher
 
             at = timezone.now()
-            for alarm in verdict.alarms:
+            for alarm in alarms:
                 dispatcher.submit(alarm, at)
-        if verdict.blocked_until is not None and key is not None and self._loop is not None:
-            # From the event loop or from an HTTP worker thread alike.
-            self._loop.call_soon_threadsafe(self._close_source, key)
+
+    def _close_source_soon(self, key: str | None) -> None:
+        loop = self._loop
+        if key is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._close_source, key)
 
     def _close_source(self, key: str) -> None:
         for consumer in list(self.by_source.get(key, ())):
@@ -177,40 +208,72 @@ class TrackerService:
 
     # Housekeeping
 
-    def _ensure_sweeper(self) -> None:
+    async def start(self) -> None:
+        """With the server (ASGI lifespan): the policy loaded, then the sweeper and the policy
+        poller run for the life of the process, sockets or not."""
+        self._loop = asyncio.get_running_loop()
+        await self._reload_in_thread()
+        self._polling = True
+        self._ensure_housekeeping()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._polling = False
+
+    def _ensure_housekeeping(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._sweeper is None or self._sweeper.done() or self._sweeper.get_loop() is not loop:
-            self._sweeper = loop.create_task(self._sweep_forever())
+        self._tasks = [t for t in self._tasks if not t.done() and t.get_loop() is loop]
+        if not self._tasks:
+            self._tasks.append(loop.create_task(self._sweep_forever()))
+            if self._polling:
+                self._tasks.append(loop.create_task(self._poll_policy_forever()))
 
     async def _sweep_forever(self) -> None:
-        while self.sockets:
+        # Started by the server, it runs for ever; started by a socket where no server started
+        # it (tests), while sockets are open.
+        while self._polling or self.sockets:
             await asyncio.sleep(SWEEP_SECONDS)
-            await self.sweep()
+            try:
+                await self.sweep()
+            except Exception:  # noqa: BLE001 - one failed sweep must not end the sweeper
+                log.exception("the tracker's sweep failed")
+
+    async def _poll_policy_forever(self) -> None:
+        while True:
+            await asyncio.sleep(POLICY_POLL_SECONDS)
+            try:
+                await self._reload_in_thread()
+            except Exception:  # noqa: BLE001 - a database outage must not end the polling
+                log.exception("loading the tracker's policy failed")
 
     def expire(self) -> None:
-        """Forget silent peers, stale offers and idle sources. Called from threads too: the
-        sweeper task runs only while sockets are open, and HTTP peers' addresses (and sources)
-        must not outlive their TTL."""
+        """Forget silent peers, stale offers and idle sources (any thread)."""
         with self.lock:
-            now = self.now()
-            self.tracker.expire(now)
-            self.guard.expire(now)
-        forget_addresses(now)
+            self.core.expire(self.now())
+        forget_addresses(self.now())
 
     def swarm_counts(self) -> dict[bytes, KindCounts]:
         """Peers per kind of every swarm that has any: counts only, for the admin overview."""
         with self.lock:
-            store = self.tracker.store
-            return {info_hash: store.count_by_kind(info_hash) for info_hash in store.info_hashes()}
+            return self.core.counts()
+
+    def stats(self) -> dict[str, int]:
+        with self.lock:
+            return self.core.stats()
 
     async def sweep(self) -> None:
+        """Forget what expired, sample the swarm sizes once a minute, close idle sockets."""
         # No garbage collection here: a closed socket's objects are freed by reference
         # counting when it closes (instance/http_protocol.py, instance/ws_protocol.py). A full
         # collection with 7,400 sockets open paused the loop for 0.65 s (900,000 tracked
         # objects), and at every sweep after 500 closes it made the p99 of scrapes 396 ms.
         self.expire()
         now = self.now()
-        idle_after = self.tracker.config.idle_connection_timeout
+        if now >= self._next_sample:
+            history.record(time.time(), self.swarm_counts())
+            self._next_sample = now + SAMPLE_SECONDS
+        idle_after = self.core.config.idle_connection_timeout
         # A close never waits for the peer to read (instance/ws_protocol.py), so one stuck
         # socket cannot hold up the others.
         for consumer in [s for s in self.sockets if now - s.last_message_at > idle_after]:

@@ -1,4 +1,9 @@
-"""Changes to videos, files or instance settings reach the running tracker at once."""
+"""A safety net for rows written outside the P2P switches (an import, Django's admin, a shell).
+
+The switches call the tracker themselves (adminpanel/switches.py); any other save of a video, a
+file or the settings marks this process's policy stale and, once committed, bumps the policy
+version that every server process polls (tracker.access.POLICY_POLL_SECONDS).
+"""
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
@@ -12,12 +17,8 @@ from tracker.service import service
 @receiver([post_save, post_delete], sender=Video)
 @receiver([post_save, post_delete], sender=VideoFile)
 @receiver([post_save, post_delete], sender=InstanceSettings)
-def apply_catalogue_change_to_tracker(sender, **kwargs):
+def mark_policy_changed(sender, **kwargs):
     service.policy.mark_stale()
     # After commit, in its own short transaction: bumping inside the change's would lock the
-    # version row until then (a video import hashes its whole file in that transaction). A
-    # process that reads the version between the two commits sees the change at the next
-    # check, POLICY_MAX_AGE later.
+    # version row until then (a video import hashes its whole file in that transaction).
     transaction.on_commit(PolicyVersion.bump)
-    # After commit: a rolled-back change must not empty a swarm.
-    transaction.on_commit(service.apply_policy)

@@ -1,4 +1,4 @@
-"""The source of a request as the shells see it: client address, guard key, stored names.
+"""The source of a request as the shells see it: client address, source key, stored names.
 
 Settings are read on each call (at connect or per HTTP request, never per WebSocket message), so
 tests and a reloaded configuration apply at once.
@@ -19,8 +19,8 @@ from tracker.core.addresses import (
     network_prefix,
     parse_address,
     source_hash,
-    source_key,
 )
+from tracker.core.addresses import source_key as address_source_key
 
 # The header by which the instance's own seeders are exempt from the guard (node_token()).
 NODE_HEADER = "X-Peerveil-Node"
@@ -29,7 +29,7 @@ _keys: dict[date, bytes] = {}
 _keys_lock = threading.Lock()
 _node_tokens: dict[str, str] = {}
 
-# source_of()'s memory: (direct address, settings ids) -> (address, guard key).
+# source_of()'s memory: (direct address, settings ids) -> (address, source key).
 ADDRESS_MEMORY_SECONDS = 60.0
 _SOURCES_MAX = 65536
 _sources: dict[tuple, tuple[str | None, str | None]] = {}
@@ -53,7 +53,7 @@ def scope_address(scope) -> str | None:
 
 
 def source_of(direct: str | None, forwarded_for: str | None) -> tuple[str | None, str | None]:
-    """The client address of an HTTP request and its guard key (None: exempt).
+    """The client address of an HTTP request and its source key (None: exempt).
 
     Parsing them costs about 9 us, a tenth of a whole announce, so they are remembered per
     direct peer; the table and its raw addresses are dropped every ADDRESS_MEMORY_SECONDS
@@ -64,7 +64,7 @@ def source_of(direct: str | None, forwarded_for: str | None) -> tuple[str | None
     trusted, exempt = settings.TRUSTED_PROXIES, settings.TRACKER_EXEMPT_NETWORKS
     if forwarded_for is not None and trusted:
         address = client_address(direct, forwarded_for, trusted)
-        return address, guard_key(address)
+        return address, source_key(address)
     now = time.monotonic()
     if now - _sources_cleared_at > ADDRESS_MEMORY_SECONDS or len(_sources) >= _SOURCES_MAX:
         _sources.clear()
@@ -74,7 +74,7 @@ def source_of(direct: str | None, forwarded_for: str | None) -> tuple[str | None
     known = _sources.get(cache_key)
     if known is None:
         address = client_address(direct, None, trusted)
-        known = _sources[cache_key] = (address, guard_key(address))
+        known = _sources[cache_key] = (address, source_key(address))
     return known
 
 
@@ -103,11 +103,12 @@ def is_node_token(value: str | None) -> bool:
     return bool(value) and hmac.compare_digest(value.encode("latin-1"), node_token().encode())
 
 
-def guard_key(address: str | None) -> str | None:
-    """What the guard counts this address under; None if it is exempt from the limits."""
+def source_key(address: str | None) -> str | None:
+    """The source the guard counts this address as (its key: the address, an IPv6 /64);
+    None if it is exempt from the limits."""
     if in_networks(parse_address(address), settings.TRACKER_EXEMPT_NETWORKS):
         return None
-    return source_key(address)
+    return address_source_key(address)
 
 
 def hashed(key: str, at: datetime | None = None) -> str:

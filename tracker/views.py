@@ -29,13 +29,15 @@ def bencoded(reply: http_shell.Reply) -> HttpResponse:
 
 @require_GET
 async def announce(request):
-    await service.ensure_policy()
+    if service.stale:
+        await service.ensure_policy()
     return bencoded(http_shell.announce(tracker_request(request)))
 
 
 @require_GET
 async def scrape(request):
-    await service.ensure_policy()
+    if service.stale:
+        await service.ensure_policy()
     return bencoded(http_shell.scrape(tracker_request(request)))
 
 

@@ -1,4 +1,4 @@
-# The spy defences (issue 6): per-address request limits, alarm thresholds and blocks.
+# The spy defences: per-address request limits, alarm thresholds and blocks.
 import django.core.validators
 from django.db import migrations, models
 

@@ -1,4 +1,4 @@
-# The redundancy program (issue 7): per-day views, strategies, copies.
+# The redundancy program: per-day views, strategies, copies.
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone

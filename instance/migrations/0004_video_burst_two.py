@@ -1,4 +1,4 @@
-# Spy defences (issue 6): 2 new videos at once per address by default, not 3, which let a
+# Spy defences: 2 new videos at once per address by default, not 3, which let a
 # crawler spread over 5 addresses learn more than 5% of who watches what before its block.
 import django.core.validators
 from django.db import migrations, models

@@ -1,5 +1,5 @@
 # Re-verification of published redundancy copies: when each last matched the torrent, and where
-# the next check's window of pieces starts (instance/redundancy_verify.py).
+# the next check's window of pieces starts (instance/redundancy/verify.py).
 from django.db import migrations, models
 from django.db.models import F
 

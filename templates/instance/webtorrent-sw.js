@@ -1,5 +1,5 @@
 {% load static %}// webtorrent's service worker, served from the site root so that its scope may be "/"
-// (interop-notes, "Streaming a torrent into <video>"). It answers only /webtorrent/ URLs.
+// (webtorrent 2.8.5's streamTo() fetches /webtorrent/<path> through it). It answers only /webtorrent/ URLs.
 importScripts("{% static 'vendor/webtorrent/sw.min.js' %}");
 
 // webtorrent's worker claims the open pages once, when it activates. A page that began loading

@@ -1,55 +1,59 @@
 """Sans-I/O protocol core of the peerveil tracker (WebSocket signalling + HTTP announce).
 
 No Django, Channels or asyncio here: the clock and randomness are parameters, so the whole
-protocol is testable with plain function calls.
+protocol is testable with plain function calls. The shells call one object, TrackerCore
+(front_door.py); what it returns is a value: messages to send, sockets to close, alarms.
 """
 
 from .bencode import BencodeError, bdecode, bencode
 from .config import HARD_MAX_PEERS, TrackerConfig
-from .gate import GuardedTracker
-from .guard import Alarm, Guard, GuardConfig, SocketMeter, Verdict
-from .messages import (
-    HttpAnnounce,
-    HttpScrape,
+from .front_door import (
+    CLOSE_POLICY_VIOLATION,
+    P2P_DISABLED,
+    UNKNOWN_INFOHASH,
+    HttpResult,
+    Policy,
+    Result,
+    TrackerCore,
+)
+from .guard import Alarm, GuardConfig, SocketMeter
+from .message_types import (
+    Event,
+    LocalProtocolError,
     ProtocolError,
-    WebAnnounce,
-    WebAnswer,
-    WebOffer,
-    WebScrape,
-    parse_http_announce,
-    parse_http_scrape,
-    parse_web_message,
+    RemoteProtocolError,
     wire_id,
 )
+from .outgoing import encode_http, encode_web, http_dict, web_json
 from .swarm import InMemorySwarmStore, KindCounts, Peer, SwarmStore
-from .tracker import Tracker
 
 __all__ = [
+    "CLOSE_POLICY_VIOLATION",
     "HARD_MAX_PEERS",
+    "P2P_DISABLED",
+    "UNKNOWN_INFOHASH",
     "Alarm",
     "BencodeError",
-    "Guard",
+    "Event",
     "GuardConfig",
-    "GuardedTracker",
-    "HttpAnnounce",
-    "HttpScrape",
+    "HttpResult",
     "InMemorySwarmStore",
     "KindCounts",
+    "LocalProtocolError",
     "Peer",
+    "Policy",
     "ProtocolError",
+    "RemoteProtocolError",
+    "Result",
     "SocketMeter",
     "SwarmStore",
-    "Tracker",
     "TrackerConfig",
-    "Verdict",
-    "WebAnnounce",
-    "WebAnswer",
-    "WebOffer",
-    "WebScrape",
+    "TrackerCore",
     "bdecode",
     "bencode",
-    "parse_http_announce",
-    "parse_http_scrape",
-    "parse_web_message",
+    "encode_http",
+    "encode_web",
+    "http_dict",
+    "web_json",
     "wire_id",
 ]

@@ -1,8 +1,8 @@
 """Which WebSocket owns which peer_id, and which swarms each socket's peers are in.
 
-The reference tracker trusts the peer_id written in each message, so a stranger can send a
-forged "stopped" and evict another peer (interop notes). Here a peer_id belongs to the socket
-that first announced it, for as long as that socket is open.
+The reference tracker (bittorrent-tracker 11) trusts the peer_id written in each message, so a
+stranger can send a forged "stopped" and evict another peer. Here a peer_id belongs to the
+socket that first announced it, for as long as that socket is open.
 """
 
 from __future__ import annotations

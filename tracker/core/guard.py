@@ -113,9 +113,6 @@ class Guard:
             return Verdict(REFUSED_BLOCKED, source.blocked_until)
         return None
 
-    def blocked_sources(self, now: float) -> int:
-        return sum(1 for source in self._sources.values() if source.blocked_until > now)
-
     # Sockets
 
     def open_socket(self, key: str, now: float) -> tuple[SocketMeter | None, Verdict | None]:

@@ -11,48 +11,45 @@ import socket
 
 from .config import HARD_MAX_PEERS, TrackerConfig
 from .message_types import (
-    EVENT_COMPLETED,
-    EVENT_STARTED,
-    EVENT_STOPPED,
     ID_LENGTH,
+    MAX_COUNTER,
+    Event,
     HttpAnnounce,
     HttpScrape,
-    ProtocolError,
+    RemoteProtocolError,
 )
 
-_MAX_DIGITS = 19  # 2**63 - 1 has 19 digits; longer numbers are garbage.
-_MAX_COUNTER = 2**63 - 1
+_MAX_DIGITS = len(str(MAX_COUNTER))  # 19: longer numbers are garbage.
 
 _EVENTS = {
     b"": None,
-    b"started": EVENT_STARTED,
-    b"completed": EVENT_COMPLETED,
-    b"stopped": EVENT_STOPPED,
+    b"started": Event.STARTED,
+    b"completed": Event.COMPLETED,
+    b"stopped": Event.STOPPED,
 }
 
 _DEFAULT_CONFIG = TrackerConfig()
 
 
-def parse_http_announce(params: dict[bytes, bytes], ip: str, config: TrackerConfig) -> HttpAnnounce:
+def parse_http_announce(params: dict[bytes, bytes], ip: str) -> HttpAnnounce:
     """`params` maps each raw query key to its first raw value; `ip` is the client's address
     as seen by the server. A client-supplied `ip` parameter is ignored: it would let anyone
     list a third party's address in a swarm."""
     info_hash = _read_id(params, b"info_hash")
     try:
         return _parse_announce(params, info_hash, ip)
-    except ProtocolError as error:
-        error.info_hash = info_hash
-        raise
+    except RemoteProtocolError as error:
+        raise error.naming(info_hash=info_hash) from None
 
 
 def _parse_announce(params: dict[bytes, bytes], info_hash: bytes, ip: str) -> HttpAnnounce:
     peer_id = _read_id(params, b"peer_id")
     port = _read_number(params, b"port", None)
     if not 1 <= port <= 65535:
-        raise ProtocolError("invalid port")
+        raise RemoteProtocolError("invalid port")
     event = params.get(b"event", b"")
     if event not in _EVENTS:
-        raise ProtocolError("invalid event")
+        raise RemoteProtocolError("invalid event")
     numwant = _read_number(params, b"numwant", -1)
     return HttpAnnounce(
         info_hash=info_hash,
@@ -76,13 +73,13 @@ def parse_http_scrape(
     """BEP 48: one or more info_hash parameters; none at all would be a full scrape."""
     values = params_multi.get(b"info_hash") or []
     if not values:
-        raise ProtocolError("full scrape is not allowed", action="scrape")
+        raise RemoteProtocolError("full scrape is not allowed", action="scrape")
     if len(values) > config.max_scrape_infohashes:
-        raise ProtocolError("too many info_hashes", action="scrape")
+        raise RemoteProtocolError("too many info_hashes", action="scrape")
     hashes: dict[bytes, None] = {}
     for value in values:
         if not isinstance(value, bytes) or len(value) != ID_LENGTH:
-            raise ProtocolError("invalid info_hash", action="scrape")
+            raise RemoteProtocolError("invalid info_hash", action="scrape")
         hashes[value] = None
     return HttpScrape(info_hashes=tuple(hashes))
 
@@ -90,7 +87,7 @@ def parse_http_scrape(
 def _read_id(params: dict[bytes, bytes], key: bytes) -> bytes:
     value = params.get(key)
     if not isinstance(value, bytes) or len(value) != ID_LENGTH:
-        raise ProtocolError(f"invalid {key.decode()}")
+        raise RemoteProtocolError(f"invalid {key.decode()}")
     return value
 
 
@@ -98,15 +95,15 @@ def _read_number(params: dict[bytes, bytes], key: bytes, default: int | None) ->
     value = params.get(key)
     if value is None:
         if default is None:
-            raise ProtocolError(f"missing {key.decode()}")
+            raise RemoteProtocolError(f"missing {key.decode()}")
         return default
     # bytes.isdigit() accepts ASCII digits only: no sign, space, "_" or Unicode digits,
     # all of which int() would happily take.
     if not isinstance(value, bytes) or not value.isdigit() or len(value) > _MAX_DIGITS:
-        raise ProtocolError(f"invalid {key.decode()}")
+        raise RemoteProtocolError(f"invalid {key.decode()}")
     number = int(value)
-    if number > _MAX_COUNTER:
-        raise ProtocolError(f"invalid {key.decode()}")
+    if number > MAX_COUNTER:
+        raise RemoteProtocolError(f"invalid {key.decode()}")
     return number
 
 
@@ -119,10 +116,10 @@ def _normalise_ip(ip: str) -> str:
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
-        raise ProtocolError("invalid ip") from None
+        raise RemoteProtocolError("invalid ip") from None
     if getattr(address, "scope_id", None):
         # A zoned link-local address means nothing to another host.
-        raise ProtocolError("invalid ip")
+        raise RemoteProtocolError("invalid ip")
     # A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; list them as IPv4 (BEP 23).
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped

@@ -9,7 +9,7 @@ from __future__ import annotations
 from codecs import escape_decode
 from urllib.parse import unquote_to_bytes
 
-from .message_types import ProtocolError
+from .message_types import RemoteProtocolError
 
 # Longest query string read: a scrape of the most infohashes allowed, percent-encoded.
 MAX_QUERY_BYTES = 8192
@@ -30,7 +30,7 @@ def unquote(value: bytes) -> bytes:
 def query_pairs(query: bytes):
     """The (key, value) pairs of a query string, percent-decoded to raw bytes."""
     if len(query) > MAX_QUERY_BYTES:
-        raise ProtocolError("request too large")
+        raise RemoteProtocolError("request too large")
     for pair in query.split(b"&"):
         if pair:
             key, _, value = pair.partition(b"=")

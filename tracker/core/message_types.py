@@ -6,22 +6,33 @@ Ids are raw bytes everywhere inside the core; they become text only on the wire 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 # BEP 3: info_hash is a 20-byte SHA-1, peer_id 20 arbitrary bytes; webtorrent's offer_id is
 # 20 random bytes as well.
 ID_LENGTH = 20
 
-EVENT_STARTED = "started"
-EVENT_COMPLETED = "completed"
-EVENT_STOPPED = "stopped"
+# No torrent is 8 EiB; larger counters (uploaded, downloaded, left) are garbage and would not fit
+# a Redis/SQL integer.
+MAX_COUNTER = 2**63 - 1
+
+
+class Event(StrEnum):
+    """An announce's event (BEP 3); a periodic announce has none (None)."""
+
+    STARTED = "started"
+    COMPLETED = "completed"
+    STOPPED = "stopped"
 
 
 class ProtocolError(Exception):
-    """Anything wrong with a client's request; the reply carries `reason` to the client.
+    """A request the tracker does not serve; the reply carries `reason` to the client.
 
-    `info_hash` is the best-effort info_hash of the bad message so that the failure reply can
-    name it (webtorrent drops replies whose info_hash is not one of its torrents). `action` is
-    "scrape" when the bad message was recognisably a scrape, so the reply keeps that action.
+    `info_hash` is the best-effort info_hash of the request so that the failure reply can name
+    it (webtorrent drops replies whose info_hash is not one of its torrents). `action` is
+    "scrape" when the request was recognisably a scrape, so the reply keeps that action. All
+    three are set at construction and never changed: a parser that learns more raises a new
+    error from the old one.
     """
 
     def __init__(self, reason: str, info_hash: bytes | None = None, action: str = "announce"):
@@ -29,6 +40,23 @@ class ProtocolError(Exception):
         self.reason = reason
         self.info_hash = info_hash
         self.action = action
+
+    def naming(self, info_hash: bytes | None = None, action: str | None = None) -> ProtocolError:
+        """The same error naming the request's info_hash or action, once the parser knows it."""
+        return type(self)(
+            self.reason,
+            self.info_hash if info_hash is None else info_hash,
+            self.action if action is None else action,
+        )
+
+
+class RemoteProtocolError(ProtocolError):
+    """The client broke the protocol: a malformed, oversized or inconsistent request."""
+
+
+class LocalProtocolError(ProtocolError):
+    """A well-formed request this tracker refuses: an unknown or switched-off torrent, a peer_id
+    held by another connection, an answer to no offer, a limit of the spy guard."""
 
 
 def wire_id(raw: bytes) -> str:
@@ -48,7 +76,7 @@ class WebOffer:
 class WebAnnounce:
     info_hash: bytes
     peer_id: bytes
-    event: str | None  # "started", "completed", "stopped", or None for a periodic announce
+    event: Event | None  # None for a periodic announce
     numwant: int
     uploaded: int
     downloaded: int
@@ -79,7 +107,7 @@ class HttpAnnounce:
     uploaded: int
     downloaded: int
     left: int
-    event: str | None
+    event: Event | None
     numwant: int | None
     compact: bool
     no_peer_id: bool

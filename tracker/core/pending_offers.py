@@ -1,6 +1,6 @@
 """Offers forwarded to a connection and still waiting for that connection's answer.
 
-The reference tracker relays any answer to any peer_id; the interop notes ask for stricter:
+The reference tracker relays any answer to any peer_id; this one is stricter:
 relay an answer only if the matching offer was forwarded to the answering connection within
 the offer lifetime, and only once. This book is what makes that check possible.
 """

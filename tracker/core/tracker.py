@@ -1,7 +1,10 @@
-"""The tracker state machine: WebSocket signalling (webtorrent) and classic HTTP announces.
+"""The swarms' state machine: WebSocket signalling (webtorrent) and classic HTTP announces.
 
-Sans-I/O: callers pass in parsed input, the clock and the random generator, and get back the
-messages to send. Nothing about a peer is logged here.
+Sans-I/O: the front door (front_door.py) passes in parsed requests, the clock and the random
+generator, and gets back the typed messages to send (outgoing.py). A request it refuses (an
+unknown or switched-off torrent, a peer_id held elsewhere, an answer to no offer) raises
+LocalProtocolError, which the front door answers with a failure reason. Nothing about a peer is
+logged here.
 """
 
 from __future__ import annotations
@@ -13,25 +16,32 @@ from .addresses import source_key
 from .config import TrackerConfig
 from .connections import ConnectionBook
 from .message_types import (
-    EVENT_COMPLETED,
-    EVENT_STOPPED,
+    Event,
     HttpAnnounce,
     HttpScrape,
-    ProtocolError,
+    LocalProtocolError,
     WebAnnounce,
     WebAnswer,
     WebScrape,
-    wire_id,
+)
+from .outgoing import (
+    AnnounceReply,
+    HttpAnnounceReply,
+    HttpMessage,
+    HttpScrapeReply,
+    RelayedAnswer,
+    RelayedOffer,
+    ScrapeReply,
+    WebMessage,
+    compact_peer,
 )
 from .pending_offers import PendingOffers
-from .replies import compact_peer, http_failure, http_peers, web_failure
 from .swarm import Peer, SwarmStore
-from .web_parser import parse_web_message
 
 PEER_ID_TAKEN = "peer_id is in use by another connection"
 
-Outgoing = list[tuple[object, dict]]
-WebMessage = WebAnnounce | WebAnswer | WebScrape
+Outgoing = list[tuple[object, WebMessage]]
+WebRequest = WebAnnounce | WebAnswer | WebScrape
 
 
 class Tracker:
@@ -52,43 +62,29 @@ class Tracker:
             config.max_infohashes_per_connection, config.max_peer_ids_per_connection
         )
         self._offers = PendingOffers(config.max_pending_offers_per_connection)
+        self.apply_config(config)
+
+    def apply_config(self, config: TrackerConfig) -> None:
+        """New limits apply from the next message on (state already above a lowered limit is
+        not cut, it only cannot grow). Only the front door calls it, from apply()."""
         self.config = config
-
-    @property
-    def config(self) -> TrackerConfig:
-        return self._config
-
-    @config.setter
-    def config(self, config: TrackerConfig) -> None:
-        """Settings may change at run time; new limits apply from the next message on (state
-        already above a lowered limit is not cut, it only cannot grow)."""
-        self._config = config
         self._connections.max_memberships = config.max_infohashes_per_connection
         self._connections.max_peer_ids = config.max_peer_ids_per_connection
         self._offers.limit = config.max_pending_offers_per_connection
 
     # WebSocket
 
-    def handle_web(
-        self, connection: object, raw: str | bytes, now: float, rng: random.Random
-    ) -> Outgoing:
-        try:
-            message = parse_web_message(raw, self.config)
-        except ProtocolError as error:
-            return [(connection, web_failure(error.action, error.reason, error.info_hash))]
-        return self.handle_web_message(connection, message, now, rng)
-
     def handle_web_message(
-        self, connection: object, message: WebMessage, now: float, rng: random.Random
+        self, connection: object, message: WebRequest, now: float, rng: random.Random
     ) -> Outgoing:
-        """A message parsed by the caller (the guard looks at it before the tracker does)."""
+        """A request parsed by the front door (the guard looks at it before the tracker)."""
         if isinstance(message, WebScrape):
             return [(connection, self._web_scrape(message))]
         refusal = self.access(message.info_hash)
         if refusal is not None:
             # P2P may have been switched off since this peer joined: forget it right away.
             self._leave(connection, message.info_hash, message.peer_id)
-            return [(connection, web_failure("announce", refusal, message.info_hash))]
+            raise LocalProtocolError(refusal, message.info_hash)
         if isinstance(message, WebAnswer):
             return self._web_answer(connection, message, now)
         return self._web_announce(connection, message, now, rng)
@@ -102,18 +98,18 @@ class Tracker:
         if (owner is not None and owner != connection) or (
             existing is not None and existing.connection != connection
         ):
-            return [(connection, web_failure("announce", PEER_ID_TAKEN, info_hash))]
-        if message.event == EVENT_STOPPED:
+            raise LocalProtocolError(PEER_ID_TAKEN, info_hash)
+        if message.event == Event.STOPPED:
             self._leave(connection, info_hash, peer_id)
             return [(connection, self._announce_reply(info_hash))]
         if existing is None:
             # Any first message is a join: a webtorrent seeder sends "completed" ~100 ms
-            # before "started" (interop notes).
+            # before "started" (measured with webtorrent 2.8.5).
             refusal = self._connections.join(connection, info_hash, peer_id)
             if refusal is not None:
-                return [(connection, web_failure("announce", refusal, info_hash))]
+                raise LocalProtocolError(refusal, info_hash)
         left = message.left
-        if message.event == EVENT_COMPLETED:
+        if message.event == Event.COMPLETED:
             # "completed" means the whole torrent is there, whatever `left` says.
             left = 0
             if existing is not None and not existing.seeder:
@@ -149,20 +145,13 @@ class Tracker:
             if peer.connection != connection
         ]
         expires = now + self.config.offer_ttl
-        sender_wire, info_hash_wire = wire_id(peer_id), wire_id(info_hash)
         outgoing: Outgoing = []
         # One offer per target, each target a different peer (an RTCPeerConnection offer can
         # be answered by one peer only). Fewer targets than offers: the rest are dropped.
         for offer, target in zip(message.offers, targets, strict=False):
             key = (info_hash, peer_id, offer.offer_id, target.peer_id)
             self._offers.add(key, connection, target.connection, expires)
-            relayed = {
-                "action": "announce",
-                "offer": offer.offer,
-                "offer_id": wire_id(offer.offer_id),
-                "peer_id": sender_wire,
-                "info_hash": info_hash_wire,
-            }
+            relayed = RelayedOffer(info_hash, peer_id, offer.offer_id, offer.offer)
             outgoing.append((target.connection, relayed))
         return outgoing
 
@@ -172,58 +161,41 @@ class Tracker:
         if owner != connection:
             # Only a peer that announced on this socket can have been sent an offer here.
             reason = "unknown peer_id" if owner is None else PEER_ID_TAKEN
-            return [(connection, web_failure("announce", reason, info_hash))]
+            raise LocalProtocolError(reason, info_hash)
         key = (info_hash, message.to_peer_id, message.offer_id, message.peer_id)
         sender = self._offers.take(connection, key, now)
         # The offering peer must still be on the socket the offer came from.
         if sender is None or self._connections.owner(message.to_peer_id) != sender:
-            return [(connection, web_failure("announce", "no pending offer", info_hash))]
-        relayed = {
-            "action": "announce",
-            "answer": message.answer,
-            "offer_id": wire_id(message.offer_id),
-            "peer_id": wire_id(message.peer_id),
-            "info_hash": wire_id(info_hash),
-        }
+            raise LocalProtocolError("no pending offer", info_hash)
+        relayed = RelayedAnswer(info_hash, message.peer_id, message.offer_id, message.answer)
         # The answerer gets no reply on success, as with the reference tracker.
         return [(sender, relayed)]
 
-    def _announce_reply(self, info_hash: bytes) -> dict:
+    def _announce_reply(self, info_hash: bytes) -> AnnounceReply:
         complete, incomplete, _ = self.store.counts(info_hash)
-        return {
-            "action": "announce",
-            "interval": self.config.announce_interval,
-            "info_hash": wire_id(info_hash),
-            "complete": complete,
-            "incomplete": incomplete,
-        }
+        return AnnounceReply(info_hash, self.config.announce_interval, complete, incomplete)
 
-    def _web_scrape(self, message: WebScrape) -> dict:
+    def _web_scrape(self, message: WebScrape) -> WebMessage:
         # A refused infohash is left out of the reply rather than failing the whole scrape
         # (one bad entry must not hide the others); a scrape where nothing is allowed,
         # including the usual single-infohash scrape, gets the first refusal as a failure.
         files, refusal = self._scrape(message.info_hashes)
         if not files:
-            return web_failure("scrape", refusal, message.info_hashes[0])
-        return {"action": "scrape", "files": {wire_id(h): c for h, c in files.items()}}
+            raise LocalProtocolError(refusal, message.info_hashes[0], action="scrape")
+        return ScrapeReply(files)
 
-    def _scrape(self, info_hashes: tuple[bytes, ...]) -> tuple[dict[bytes, dict], str]:
-        files: dict[bytes, dict] = {}
+    def _scrape(self, info_hashes: tuple[bytes, ...]) -> tuple[dict[bytes, tuple], str]:
+        files: dict[bytes, tuple[int, int, int]] = {}
         first_refusal = ""
         for info_hash in info_hashes:
             refusal = self.access(info_hash)
             if refusal is not None:
                 first_refusal = first_refusal or refusal
                 continue
-            complete, incomplete, downloaded = self.store.counts(info_hash)
-            files[info_hash] = {
-                "complete": complete,
-                "incomplete": incomplete,
-                "downloaded": downloaded,
-            }
+            files[info_hash] = self.store.counts(info_hash)
         return files, first_refusal
 
-    def handle_disconnect(self, connection: object, now: float) -> None:
+    def handle_disconnect(self, connection: object) -> None:
         # A closed tab closes its socket (1001) without "stopped": drop its peers everywhere.
         for info_hash, peer_id in self._connections.disconnect(connection):
             self.store.remove(info_hash, peer_id)
@@ -233,8 +205,8 @@ class Tracker:
 
     def handle_http_announce(
         self, message: HttpAnnounce, now: float, rng: random.Random, capped: bool = True
-    ) -> dict:
-        """`capped` False: a source the caller exempts from every limit (GuardedTracker), whose
+    ) -> HttpMessage:
+        """`capped` False: a source the caller exempts from every limit (the front door), whose
         peers are not counted per address."""
         info_hash, peer_id = message.info_hash, message.peer_id
         existing = self.store.get(info_hash, peer_id)
@@ -243,15 +215,15 @@ class Tracker:
         if refusal is not None:
             if mine:
                 self.store.remove(info_hash, peer_id)
-            return http_failure(refusal)
+            raise LocalProtocolError(refusal)
         # A peer_id is held by its web socket, or by the address that first announced it.
         if self._connections.owner(peer_id) is not None or (existing is not None and not mine):
-            return http_failure("peer_id is in use")
-        if message.event == EVENT_STOPPED:
+            raise LocalProtocolError("peer_id is in use")
+        if message.event == Event.STOPPED:
             if mine:
                 self.store.remove(info_hash, peer_id)
             return self._http_reply(info_hash, [], message)
-        if message.event == EVENT_COMPLETED and mine and not existing.seeder:
+        if message.event == Event.COMPLETED and mine and not existing.seeder:
             self.store.record_completed(info_hash)
         ip, port = message.ip, message.port
         source = None if existing is None else existing.source  # mine: the same address
@@ -279,22 +251,26 @@ class Tracker:
         for peer in peers[: max(0, excess)]:
             self.store.remove(info_hash, peer.peer_id)
 
-    def _http_reply(self, info_hash: bytes, peers: list[Peer], message: HttpAnnounce) -> dict:
+    def _http_reply(
+        self, info_hash: bytes, peers: list[Peer], message: HttpAnnounce
+    ) -> HttpAnnounceReply:
         complete, incomplete, _ = self.store.counts(info_hash)
-        reply = {
-            "interval": self.config.announce_interval,
-            "min interval": self.config.min_interval,
-            "complete": complete,
-            "incomplete": incomplete,
-        }
-        reply.update(http_peers(peers, message.compact, message.no_peer_id))
-        return reply
+        config = self.config
+        return HttpAnnounceReply(
+            config.announce_interval,
+            config.min_interval,
+            complete,
+            incomplete,
+            tuple(peers),
+            message.compact,
+            message.no_peer_id,
+        )
 
-    def handle_http_scrape(self, message: HttpScrape, now: float) -> dict:
+    def handle_http_scrape(self, message: HttpScrape) -> HttpMessage:
         files, refusal = self._scrape(message.info_hashes)
         if not files:
-            return http_failure(refusal)
-        return {"files": files}
+            raise LocalProtocolError(refusal)
+        return HttpScrapeReply(files)
 
     # Housekeeping
 
@@ -303,14 +279,12 @@ class Tracker:
             self._forget_membership(info_hash, peer)
         self._offers.expire(now)
 
-    def drop_swarm(self, info_hash: bytes) -> int:
-        """Forget every peer of a torrent (P2P switched off); returns how many were dropped.
-
-        Its web peers learn it on their next announce, which `access` then refuses."""
+    def drop_swarm(self, info_hash: bytes) -> list[Peer]:
+        """Forget every peer of a torrent (P2P switched off); returns the peers dropped."""
         dropped = self.store.drop_swarm(info_hash)
         for peer in dropped:
             self._forget_membership(info_hash, peer)
-        return len(dropped)
+        return dropped
 
     def _forget_membership(self, info_hash: bytes, peer: Peer) -> None:
         if peer.is_web:

@@ -13,19 +13,15 @@ import orjson
 
 from .config import HARD_MAX_PEERS, TrackerConfig
 from .message_types import (
-    EVENT_COMPLETED,
-    EVENT_STARTED,
-    EVENT_STOPPED,
     ID_LENGTH,
-    ProtocolError,
+    MAX_COUNTER,
+    Event,
+    RemoteProtocolError,
     WebAnnounce,
     WebAnswer,
     WebOffer,
     WebScrape,
 )
-
-# No torrent is 8 EiB; larger counters are garbage and would not fit a Redis/SQL integer.
-MAX_COUNTER = 2**63 - 1
 
 # The reference client sends no event for a periodic announce, but older clients send
 # "update" (the reference server's default) or an empty string: all mean "periodic".
@@ -33,9 +29,9 @@ _EVENTS = {
     None: None,
     "": None,
     "update": None,
-    EVENT_STARTED: EVENT_STARTED,
-    EVENT_COMPLETED: EVENT_COMPLETED,
-    EVENT_STOPPED: EVENT_STOPPED,
+    "started": Event.STARTED,
+    "completed": Event.COMPLETED,
+    "stopped": Event.STOPPED,
 }
 
 _MISSING = object()
@@ -44,22 +40,21 @@ _MISSING = object()
 def parse_web_message(
     raw: str | bytes, config: TrackerConfig
 ) -> WebAnnounce | WebAnswer | WebScrape:
-    """Return the validated message or raise ProtocolError; never raises anything else."""
+    """Return the validated message or raise RemoteProtocolError; never raises anything else."""
     obj = _load_object(raw, config.max_message_bytes)
     action = obj.get("action")
     if action == "scrape":
         return _parse_scrape(obj, config)
     if action != "announce":
-        raise ProtocolError("invalid action")
+        raise RemoteProtocolError("invalid action")
     info_hash = read_id(obj, "info_hash")
     try:
         if "answer" in obj:
             return _parse_answer(obj, info_hash)
         return _parse_announce(obj, info_hash, config)
-    except ProtocolError as error:
+    except RemoteProtocolError as error:
         # The info_hash was valid: name it in the failure so the client can match the reply.
-        error.info_hash = info_hash
-        raise
+        raise error.naming(info_hash=info_hash) from None
 
 
 def _load_object(raw: Any, limit: int) -> dict:
@@ -72,15 +67,15 @@ def _load_object(raw: Any, limit: int) -> dict:
     elif isinstance(raw, bytes | bytearray | memoryview):
         size = len(raw)
     else:
-        raise ProtocolError("invalid message")
+        raise RemoteProtocolError("invalid message")
     if size > limit:
-        raise ProtocolError("message too large")
+        raise RemoteProtocolError("message too large")
     try:
         obj = orjson.loads(raw)
     except (ValueError, TypeError):  # orjson.JSONDecodeError is a ValueError
-        raise ProtocolError("invalid JSON") from None
+        raise RemoteProtocolError("invalid JSON") from None
     if not isinstance(obj, dict):
-        raise ProtocolError("message is not a JSON object")
+        raise RemoteProtocolError("message is not a JSON object")
     return obj
 
 
@@ -92,7 +87,7 @@ def read_id(obj: dict, key: str) -> bytes:
             return value.encode("latin-1")
         except UnicodeEncodeError:
             pass
-    raise ProtocolError(f"invalid {key}")
+    raise RemoteProtocolError(f"invalid {key}")
 
 
 def _read_counter(obj: dict, key: str, default: Any) -> Any:
@@ -101,7 +96,7 @@ def _read_counter(obj: dict, key: str, default: Any) -> Any:
         return default
     # type() rather than isinstance(): JSON true must not pass as 1.
     if type(value) is not int or not 0 <= value <= MAX_COUNTER:
-        raise ProtocolError(f"invalid {key}")
+        raise RemoteProtocolError(f"invalid {key}")
     return value
 
 
@@ -109,9 +104,9 @@ def _parse_announce(obj: dict, info_hash: bytes, config: TrackerConfig) -> WebAn
     peer_id = read_id(obj, "peer_id")
     event = obj.get("event")
     if not isinstance(event, str | None):
-        raise ProtocolError("invalid event")
+        raise RemoteProtocolError("invalid event")
     if event not in _EVENTS:
-        raise ProtocolError("unknown event")
+        raise RemoteProtocolError("unknown event")
     left = obj.get("left")
     # webtorrent sends left: null until it has the metadata (NaN serialised by JSON).
     left = None if left is None else _read_counter(obj, "left", None)
@@ -133,7 +128,7 @@ def _read_numwant(obj: dict, config: TrackerConfig) -> int:
         # Not given: the tracker decides (the reference derives it from the offer count).
         return config.max_peers_per_reply
     if type(value) is not int or abs(value) > MAX_COUNTER:
-        raise ProtocolError("invalid numwant")
+        raise RemoteProtocolError("invalid numwant")
     # numwant is a wish (BEP 3): clamp, never refuse.
     return min(max(value, 0), HARD_MAX_PEERS)
 
@@ -143,15 +138,15 @@ def _read_offers(obj: dict, config: TrackerConfig) -> tuple[WebOffer, ...]:
     if offers is _MISSING:
         return ()
     if not isinstance(offers, list):
-        raise ProtocolError("invalid offers")
+        raise RemoteProtocolError("invalid offers")
     if len(offers) > config.max_offers_per_announce:
-        raise ProtocolError("too many offers")
+        raise RemoteProtocolError("too many offers")
     return tuple(_read_offer(item) for item in offers)
 
 
 def _read_offer(item: Any) -> WebOffer:
     if not isinstance(item, dict):
-        raise ProtocolError("invalid offer")
+        raise RemoteProtocolError("invalid offer")
     offer_id = read_id(item, "offer_id")
     return WebOffer(offer_id=offer_id, offer=_read_signal(item.get("offer"), "offer"))
 
@@ -159,10 +154,10 @@ def _read_offer(item: Any) -> WebOffer:
 def _read_signal(value: Any, kind: str) -> dict:
     """An SDP offer or answer of simple-peer (trickle off): {"type": kind, "sdp": str}."""
     if not isinstance(value, dict) or value.get("type") != kind:
-        raise ProtocolError(f"invalid {kind}")
+        raise RemoteProtocolError(f"invalid {kind}")
     sdp = value.get("sdp")
     if not isinstance(sdp, str):
-        raise ProtocolError(f"invalid {kind}")
+        raise RemoteProtocolError(f"invalid {kind}")
     return {"type": kind, "sdp": sdp}
 
 
@@ -181,23 +176,21 @@ def _parse_scrape(obj: dict, config: TrackerConfig) -> WebScrape:
     if isinstance(value, str):
         try:
             return WebScrape(info_hashes=(read_id(obj, "info_hash"),))
-        except ProtocolError as error:
-            error.action = "scrape"
-            raise
+        except RemoteProtocolError as error:
+            raise error.naming(action="scrape") from None
     if not value:
         # Without info_hash the reference lists every torrent it knows: a private tracker
         # must not (BEP 48 allows a tracker to refuse a full scrape).
-        raise ProtocolError("full scrape is not allowed", action="scrape")
+        raise RemoteProtocolError("full scrape is not allowed", action="scrape")
     if not isinstance(value, list):
-        raise ProtocolError("invalid info_hash", action="scrape")
+        raise RemoteProtocolError("invalid info_hash", action="scrape")
     if len(value) > config.max_scrape_infohashes:
-        raise ProtocolError("too many info_hashes", action="scrape")
+        raise RemoteProtocolError("too many info_hashes", action="scrape")
     hashes: dict[bytes, None] = {}
     for item in value:
         try:
             hashes[read_id({"info_hash": item}, "info_hash")] = None
-        except ProtocolError as error:
-            error.action = "scrape"
-            raise
+        except RemoteProtocolError as error:
+            raise error.naming(action="scrape") from None
     # Duplicates dropped, first-seen order kept.
     return WebScrape(info_hashes=tuple(hashes))

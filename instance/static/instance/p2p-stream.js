@@ -2,9 +2,10 @@
 //
 // Importing this module loads nothing else: webtorrent is imported by start(), so a page whose
 // viewer has P2P off never fetches it and never opens a WebSocket to the tracker.
-// Facts this follows are in ../shared/interop-notes.md, "Streaming a torrent into <video>".
+// webtorrent's file.streamTo(<video>) needs its service worker (/webtorrent-sw.js) to control the
+// page before the stream starts, and a secure context (127.0.0.1, localhost or HTTPS).
 
-// A first visit came under the worker's control within 20 ms (interop-notes); this only bounds
+// A first visit came under the worker's control within 20 ms (measured in Chromium); this only bounds
 // a browser that never gives control, which then plays from the webseed URL instead.
 const WORKER_TIMEOUT_MS = 5000;
 

@@ -1,13 +1,14 @@
 """The redundancy node as a seeder: each published copy announces itself to the HTTP tracker.
 
-A copy is served as a webseed (BEP 19), as PeerTube's redundancy is; no BitTorrent listener runs.
-The issue asks for more: that the swarm hold automated peers, so that an address in a swarm no
-longer proves that a person chose to watch. So each published copy announces like a classic
-client that has the whole file (left=0), with its own peer_id and PEERVEIL_REDUNDANCY_PEER_PORT
-(by default the instance's public port: a client that tries a BitTorrent handshake there fails at
-once and keeps the webseed). It asks for no peers (numwant=0) and reads none from the reply: the
-node never collects viewers' addresses. It re-announces at the interval the tracker gives (the
-tracker forgets a silent peer after two intervals) and sends "stopped" when the copy is dropped.
+A copy is served as a webseed (BEP 19), as PeerTube's redundancy is; no BitTorrent listener runs. A
+webseed is not in the swarm, though, and the swarm must hold automated peers: only then does an
+address in a swarm no longer prove that a person chose to watch. So each published copy announces
+like a classic client that has the whole file (left=0), with its own peer_id and
+PEERVEIL_REDUNDANCY_PEER_PORT (by default the instance's public port: a client that tries a
+BitTorrent handshake there fails at once and keeps the webseed). It asks for no peers (numwant=0)
+and reads none from the reply: the node never collects viewers' addresses. It re-announces at the
+interval the tracker gives (the tracker forgets a silent peer after two intervals) and sends
+"stopped" when the copy is dropped.
 """
 
 import logging
@@ -21,17 +22,17 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from instance.torrents import tracker_urls
 from tracker.core import BencodeError, bdecode
 from tracker.sources import NODE_HEADER, node_token
 
+from . import USER_AGENT
 from .models import RedundancyCopy
-from .torrents import tracker_urls
 
 logger = logging.getLogger(__name__)
 
 # Azureus-style client id: "PV" for peerveil, version 0.1.0.0.
 PEER_ID_PREFIX = "-PV0100-"
-USER_AGENT = "peerveil-redundancy/0.1"
 TIMEOUT_SECONDS = 10
 # After a failed announce (tracker down, P2P off for the video), try again this much later.
 RETRY_SECONDS = 60
@@ -47,7 +48,7 @@ def http_tracker_url() -> str:
 
 
 def announce_url(copy: RedundancyCopy, event: str | None) -> str:
-    # info_hash and peer_id are raw bytes, percent-encoded (interop-notes, HTTP announce).
+    # info_hash and peer_id are raw bytes, percent-encoded, not UTF-8 text (BEP 3).
     query = (
         f"info_hash={quote_from_bytes(copy.video_file.info_hash_bytes)}"
         f"&peer_id={quote_from_bytes(copy.peer_id.encode('latin-1'))}&"

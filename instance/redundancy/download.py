@@ -29,11 +29,10 @@ from django.utils import timezone
 
 from tracker.core import bdecode
 
-from . import redundancy
+from . import USER_AGENT, lifecycle
 from .models import COPY_IN_PROGRESS, CopyState, RedundancyCopy
 
 logger = logging.getLogger(__name__)
-USER_AGENT = "peerveil-redundancy/0.1"
 TIMEOUT_SECONDS = 30
 # Bytes asked for in one Range request (whole pieces); the progress bar moves once per chunk.
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -120,22 +119,29 @@ def _beat(copy: RedundancyCopy, claim: str, **fields) -> bool:
     )
 
 
-def download_slice(copy_id: int, claim: str = "") -> str | None:
-    """Work on a copy for up to SLICE_SECONDS. Without `claim`, claim a queued copy first.
+def run_claim(run_id: str) -> str:
+    """The claim a run takes, derived from its id (the task's): the same message, delivered
+    again after its worker was killed, takes up its own claim again."""
+    return hashlib.sha256(run_id.encode()).hexdigest()[:32]
+
+
+def download_slice(copy_id: int, claim: str = "", run_id: str = "") -> str | None:
+    """Work on a copy for up to SLICE_SECONDS. Without `claim`, claim a queued copy first (or
+    take up the claim of `run_id` again).
 
     Returns the claim to continue with, or None when there is nothing more to do (published,
     failed, or no longer this run's). Raises TransientDownloadError (with .claim) to be retried.
     """
     fresh = not claim
     if fresh:
-        claim = uuid.uuid4().hex
+        claim = run_claim(run_id) if run_id else uuid.uuid4().hex
         claimed = RedundancyCopy.objects.filter(pk=copy_id, state=CopyState.QUEUED).update(
             state=CopyState.DOWNLOADING,
             claim=claim,
             heartbeat=timezone.now(),
             state_changed=timezone.now(),
         )
-        if not claimed:
+        if not claimed and not _beat(RedundancyCopy(pk=copy_id), claim):
             return None
     copy = (
         RedundancyCopy.objects.select_related("video_file__video")
@@ -151,10 +157,10 @@ def download_slice(copy_id: int, claim: str = "") -> str | None:
         error.claim = claim
         raise
     except PermanentDownloadError as error:
-        redundancy.copy_failed(copy.pk, claim, str(error))
+        lifecycle.copy_failed(copy.pk, claim, str(error))
         return None
     except Exception as error:
-        redundancy.copy_failed(copy.pk, claim, f"Unexpected error: {error!r}")
+        lifecycle.copy_failed(copy.pk, claim, f"Unexpected error: {error!r}")
         raise
 
 
@@ -165,11 +171,12 @@ def _work(copy: RedundancyCopy, claim: str, fresh: bool) -> str | None:
         raise PermanentDownloadError("The torrent's length differs from the file's size.")
     part = copy.part_path
     part.parent.mkdir(parents=True, exist_ok=True)
+    # A run killed between the rename and the database update left a whole, unpublished file:
+    # take it back as the part file (a fresh run then checks its hashes; a continuation, whose
+    # bytes_done is the whole file, verifies it before publishing).
+    if copy.path.exists():
+        os.replace(copy.path, part)
     if fresh:
-        # A run killed between the rename and the database update left a whole, unpublished
-        # file: take it back as the part file, which the hashes below then check.
-        if copy.path.exists():
-            os.replace(copy.path, part)
         done = verified_prefix(part, pieces)
         if done:
             logger.info(
@@ -216,7 +223,7 @@ def _work(copy: RedundancyCopy, claim: str, fresh: bool) -> str | None:
     if verified_prefix(part, pieces) != pieces.length:
         raise PermanentDownloadError("The downloaded file does not match the torrent on disk.")
     os.replace(part, copy.path)
-    if not redundancy.publish(copy, claim):
+    if not lifecycle.publish(copy, claim):
         # Dropped meanwhile: the check that dropped it may have missed the renamed file.
         copy.path.unlink(missing_ok=True)
     return None

@@ -1,7 +1,7 @@
 """Switch P2P from the command line, for scripts and emergencies: the panel's switches.
 
-The change is saved here, in another process than the server: the running server's tracker sees
-it within tracker.access.POLICY_MAX_AGE seconds (a change made in the panel applies at once).
+The change is saved here, in another process than the server: every running server process sees
+it through the policy version within tracker.access.POLICY_PROPAGATION_SECONDS, traffic or not.
 """
 
 from django.core.exceptions import ValidationError
@@ -10,15 +10,15 @@ from django.core.management.base import BaseCommand, CommandError
 from adminpanel.models import CLI_ACTOR
 from adminpanel.switches import set_instance_p2p, set_video_p2p
 from instance.models import InstanceSettings, P2PSetting, Video
-from tracker.access import POLICY_MAX_AGE
+from tracker.access import POLICY_PROPAGATION_SECONDS
 
 
 class Command(BaseCommand):
     help = (
         "Switch P2P on or off for the instance, or on, off or inherit for one video "
         f"(--video UUID). Recorded in the audit log as {CLI_ACTOR!r}. A running server applies "
-        f"the change within {POLICY_MAX_AGE:g} s: switching off empties the swarms, whose peers "
-        "get a failure reason on their next message."
+        f"the change within {POLICY_PROPAGATION_SECONDS:g} s: switching off empties the swarms, "
+        "and their open sockets get the failure reason at once."
     )
 
     def add_arguments(self, parser):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
             self.switch_instance(state)
         else:
             self.switch_video(state, video)
-        self.stdout.write(f"A running server applies this within {POLICY_MAX_AGE:g} s.")
+        self.stdout.write(f"A running server applies this within {POLICY_PROPAGATION_SECONDS:g} s.")
 
     def switch_instance(self, state: str) -> None:
         if state == P2PSetting.INHERIT:

@@ -1,13 +1,13 @@
 """Re-verifying published redundancy copies: a copy corrupted on disk after its publication is
 unpublished at the next check that reads the bad piece, rather than served for the rest of its life.
 
-A copy was verified whole before its publication (redundancy_download.py). Re-hashing every copy
+A copy was verified whole before its publication (download.py). Re-hashing every copy
 whole at every check would read all the copies' bytes every few minutes; instead each check hashes
 a window of each copy's pieces against the torrent's SHA-1s: the ceil(n / PASS_CHECKS) pieces from
 the copy's cursor, which then moves past them and wraps at the end. So every piece of a copy is
 verified again within PASS_CHECKS checks, whatever its size, and a check reads about
 1 / PASS_CHECKS of the bytes the copies hold. The cursor starts at a random piece at publication
-(redundancy.publish), so no part of a file is always checked first. A file that is gone or whose
+(lifecycle.publish), so no part of a file is always checked first. A file that is gone or whose
 size changed is found by the check after, whatever the cursor (a stat, no read).
 
 A bad copy leaves the webseeds at once (the row first: torrent url-list, magnet ws= and the API
@@ -28,9 +28,9 @@ from django.utils import timezone
 
 from tracker.core import BencodeError
 
-from . import redundancy
+from . import lifecycle
+from .download import Pieces
 from .models import FAILED_COPY_RETRY_AFTER, CopyState, RedundancyCopy
-from .redundancy_download import Pieces
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def reverify(copy: RedundancyCopy, now: datetime, result: VerifyResult) -> None:
     reason, read = find_corruption(copy.path, pieces, indices)
     result.bytes_read += read
     if reason is not None:
-        if redundancy.drop(copy, reason, now, state=CopyState.FAILED):
+        if lifecycle.drop(copy, reason, now, state=CopyState.FAILED):
             result.unpublished.append(copy.pk)
             logger.warning("redundancy: copy %d unpublished: %s", copy.pk, reason)
         return

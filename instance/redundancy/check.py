@@ -13,23 +13,22 @@ twice changes nothing. The copy's states:
                     \\-> failed (a corrupt piece, the origin gone; tried again a day later)
     published -> failed (corrupted on disk since: unpublished by a check; tried again a day later)
 
-Downloads are instance/redundancy_download.py; announcing as a seeder, redundancy_seeding.py;
-re-verifying published copies, redundancy_verify.py.
+The changes of state of one copy (publish, drop, fail) are lifecycle.py; downloads, download.py;
+announcing as a seeder, seeding.py; re-verifying published copies, verify.py.
 """
 
 import logging
-import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.conf import settings
 from django.utils import timezone
 
-from . import redundancy_seeding
+from instance.models import InstanceSettings
+
+from .lifecycle import drop, sweep_orphan_files
 from .models import (
     COPY_IN_PROGRESS,
     CopyState,
-    InstanceSettings,
     RedundancyCopy,
     RedundancyStrategy,
     RedundancyStrategyName,
@@ -44,6 +43,10 @@ class CheckResult:
     renewed: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
     moved: list[int] = field(default_factory=list)  # in-progress copies now owned by another
+    # Copies an earlier check queued that no download has claimed yet: their task may have been
+    # lost with a worker killed between the row and the message. Sent again, a duplicate finds
+    # the copy claimed and does nothing; not a change.
+    unclaimed: list[int] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -118,13 +121,15 @@ def run_check(now: datetime | None = None) -> CheckResult:
                 result.moved.append(copy.pk)
             if copy.is_stalled(now) and _restart_stalled(copy, now):
                 result.queued.append(copy.pk)
+            elif copy.state == CopyState.QUEUED:
+                result.unclaimed.append(copy.pk)
     unwanted = [
         copy
         for file_id, copy in copies.items()
         if file_id not in wanted and copy.state in (*COPY_IN_PROGRESS, CopyState.PUBLISHED)
     ]
     for copy in unwanted:
-        if drop(copy, _drop_reason(copy, strategies, now), now):
+        if drop(copy, _drop_reason(copy, strategies), now):
             result.dropped.append(copy.pk)
     sweep_orphan_files()
     if result.changed:
@@ -137,7 +142,7 @@ def run_check(now: datetime | None = None) -> CheckResult:
     return result
 
 
-def _drop_reason(copy: RedundancyCopy, strategies: list[RedundancyStrategy], now) -> str:
+def _drop_reason(copy: RedundancyCopy, strategies: list[RedundancyStrategy]) -> str:
     label = RedundancyStrategyName(copy.strategy).label
     if not any(s.name == copy.strategy and s.enabled for s in strategies):
         return f"Strategy {label} was switched off."
@@ -198,96 +203,3 @@ def _restart_stalled(copy: RedundancyCopy, now) -> bool:
             reason="The download stopped without finishing (worker stopped?): resuming.",
         )
     )
-
-
-def drop(
-    copy: RedundancyCopy,
-    reason: str,
-    now: datetime | None = None,
-    *,
-    state: CopyState = CopyState.EXPIRED,
-) -> bool:
-    """Unpublish and delete a copy (state expired, or failed: corrupted on disk), then leave its
-    swarm. A failed one is tried again like a failed download (FAILED_COPY_RETRY_AFTER).
-
-    The row changes first, so the copy leaves the webseed lists before its file goes away."""
-    now = now or timezone.now()
-    updated = RedundancyCopy.objects.filter(pk=copy.pk, state=copy.state).update(
-        state=state,
-        reason=reason[:300],
-        claim="",
-        state_changed=now,
-        next_announce_at=None,
-    )
-    if not updated:
-        return False
-    remove_files(copy)
-    if copy.state == CopyState.PUBLISHED:
-        redundancy_seeding.stop(copy)
-    return True
-
-
-def copy_failed(copy_id: int, claim: str, reason: str) -> bool:
-    """Mark the copy failed (never published) if this download run still holds it."""
-    copy = RedundancyCopy.objects.select_related("video_file").filter(pk=copy_id).first()
-    if copy is None:
-        return False
-    updated = RedundancyCopy.objects.filter(
-        pk=copy_id, claim=claim, state__in=COPY_IN_PROGRESS
-    ).update(state=CopyState.FAILED, reason=reason[:300], claim="", state_changed=timezone.now())
-    if updated:
-        remove_files(copy)
-        logger.warning("redundancy: copy %d failed: %s", copy_id, reason)
-    return bool(updated)
-
-
-def publish(copy: RedundancyCopy, claim: str, rng: random.Random | None = None) -> bool:
-    """Make a verified copy (already at its final path) a webseed, for its minimum lifetime.
-
-    Its re-verification (redundancy_verify.py) starts at a random piece: no part of the file is
-    always checked first."""
-    now = timezone.now()
-    start = (rng or random.SystemRandom()).randrange(copy.piece_count)
-    strategy = RedundancyStrategy.objects.filter(name=copy.strategy).first()
-    lifetime = (strategy or RedundancyStrategy(name=copy.strategy)).min_lifetime
-    copy.state, copy.peer_id = CopyState.PUBLISHED, redundancy_seeding.new_peer_id()
-    updated = RedundancyCopy.objects.filter(
-        pk=copy.pk, claim=claim, state=CopyState.VERIFYING
-    ).update(
-        state=CopyState.PUBLISHED,
-        claim="",
-        reason="",
-        state_changed=now,
-        heartbeat=now,
-        bytes_done=copy.video_file.size,
-        published_at=now,
-        expires_at=now + lifetime,
-        peer_id=copy.peer_id,
-        next_announce_at=None,
-        verified_at=now,
-        verify_cursor=start,
-    )
-    if updated:
-        redundancy_seeding.start(copy)
-    return bool(updated)
-
-
-def remove_files(copy: RedundancyCopy) -> None:
-    copy.path.unlink(missing_ok=True)
-    copy.part_path.unlink(missing_ok=True)
-
-
-def sweep_orphan_files() -> None:
-    """Delete files in the redundancy storage that no copy holds (a deleted video, a leftover
-    part file of a copy that has since been published or dropped)."""
-    root = settings.REDUNDANCY_ROOT
-    if not root.is_dir():
-        return
-    keep: set[str] = set()
-    for copy in RedundancyCopy.objects.holding_space().select_related("video_file"):
-        keep.add(copy.filename)
-        if copy.state != CopyState.PUBLISHED:
-            keep.add(copy.part_path.name)
-    for path in root.iterdir():
-        if path.is_file() and path.name not in keep:
-            path.unlink(missing_ok=True)

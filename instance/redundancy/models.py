@@ -1,11 +1,13 @@
-"""The redundancy program's models (issue 7): strategies and the copies they keep.
+"""The redundancy program's models: strategies and the copies they keep.
 
 PeerTube's design: views counted per day (its videoView table, here instance.models.VideoViewDay)
 so that "trending" can rank by recent views; strategies most-views, trending and recently-added,
 each with a size budget and a minimum lifetime (config redundancy.videos.strategies); one row per
 copy (videoRedundancy) with the date it may expire. The workflow that moves copies between states
-is instance/redundancy.py. instance.models imports this module, so the models belong to the
-instance app and `from instance.models import RedundancyCopy` keeps working.
+is check.py and lifecycle.py.
+
+The tables keep the names they had when these models belonged to the `instance` app
+(db_table): moving the models to this app changed no table (migrations/0001_initial.py).
 """
 
 from datetime import timedelta
@@ -57,6 +59,7 @@ class RedundancyStrategy(models.Model):
     )
 
     class Meta:
+        db_table = "instance_redundancystrategy"
         ordering = ["id"]
         verbose_name_plural = "redundancy strategies"
 
@@ -110,9 +113,6 @@ class RedundancyCopyQuerySet(models.QuerySet):
         """Copies that take (or are about to take) room in the redundancy storage."""
         return self.filter(state__in=[*COPY_IN_PROGRESS, CopyState.PUBLISHED])
 
-    def used_bytes(self) -> int:
-        return self.holding_space().aggregate(total=models.Sum("video_file__size"))["total"] or 0
-
 
 class RedundancyCopy(models.Model):
     """The redundancy copy of one video file: at most one per file, reused when copied again."""
@@ -130,10 +130,10 @@ class RedundancyCopy(models.Model):
     heartbeat = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
-    # The identity the copy announces with as a seeder (instance/redundancy_seeding.py).
+    # The identity the copy announces with as a seeder (seeding.py).
     peer_id = models.CharField(max_length=20, blank=True)
     next_announce_at = models.DateTimeField(null=True, blank=True)
-    # Re-verification of a published copy (instance/redundancy_verify.py): when its bytes last
+    # Re-verification of a published copy (verify.py): when its bytes last
     # matched the torrent's SHA-1s (whole at publication, a window of pieces at each check since),
     # and the piece the next check's window starts at.
     verified_at = models.DateTimeField(null=True, blank=True)
@@ -143,6 +143,7 @@ class RedundancyCopy(models.Model):
     objects = RedundancyCopyQuerySet.as_manager()
 
     class Meta:
+        db_table = "instance_redundancycopy"
         ordering = ["-created", "-id"]
         verbose_name_plural = "redundancy copies"
 
@@ -192,3 +193,8 @@ class RedundancyCopy(models.Model):
         return self.state in COPY_IN_PROGRESS and (
             self.heartbeat is None or self.heartbeat + STALLED_COPY_AFTER <= now
         )
+
+
+def published_copy_urls(video_file: VideoFile) -> list[str]:
+    """The webseeds this app adds to a file: its copy while published (apps.py registers it)."""
+    return RedundancyCopy.objects.published_urls(video_file)

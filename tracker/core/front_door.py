@@ -1,0 +1,312 @@
+"""The tracker's one front door, in the manner of h11's Connection: what arrived goes in, what
+to do comes out as a value.
+
+The shells (the WebSocket consumer, the HTTP route, the service that owns the sockets) call
+nothing else in the core. Each method takes what arrived (a raw frame, a raw query string, a
+socket opening or closing, the clock and the random generator) and returns a Result: messages
+for recipients, sockets to close, alarms to raise, a source whose sockets to close because it
+was just blocked. Parsing, the spy guard and the swarms' state machine stay inside.
+
+Order of checks. A frame: the message rate (before parsing, so a flood costs little), then the
+videos it asks about (a refused announce joins no swarm and gets no offer relayed), then the
+early-announce detector (an announce that only resamples the swarm is answered without its
+offers relayed). An HTTP request: the block and the request budget, then the announces of that
+video, then the videos, then the same detector (no peers listed). A source the shell exempts
+(key None, meter None) goes straight to the state machine.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from .config import TrackerConfig
+from .guard import Alarm, Guard, GuardConfig, SocketMeter, Source, Verdict
+from .http_parser import parse_http_announce, parse_http_scrape
+from .http_query import first_values, parse_query
+from .message_types import Event, ProtocolError, WebAnnounce, WebScrape
+from .outgoing import Failure, HttpFailure, HttpMessage, WebMessage
+from .swarm import KindCounts, SwarmStore
+from .tracker import Tracker
+from .web_parser import parse_web_message
+
+UNKNOWN_INFOHASH = "Unknown infoHash"
+P2P_DISABLED = "P2P is disabled for this video"
+# RFC 6455 section 7.4.1: the close code for a socket that broke a policy (its source is
+# blocked, or it flooded control frames).
+CLOSE_POLICY_VIOLATION = 1008
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the instance decides: the limits, and which torrents it publishes with P2P on
+    (True) or off (False); a torrent it does not publish is absent."""
+
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
+    p2p: Mapping[bytes, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    messages: tuple[tuple[object, WebMessage], ...] = ()
+    close: tuple[tuple[object, int], ...] = ()  # (connection, close code)
+    alarms: tuple[Alarm, ...] = ()
+    blocked_source: str | None = None  # close every socket of this source
+    refused: bool = False  # open_socket: refuse the upgrade
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResult:
+    reply: HttpMessage
+    alarms: tuple[Alarm, ...] = ()
+    blocked_source: str | None = None
+
+
+_NOTHING = Result()
+
+
+def _answered(handle, *request) -> HttpMessage:
+    """The state machine's HTTP reply, or the failure reason of what it refuses."""
+    try:
+        return handle(*request)
+    except ProtocolError as error:
+        return HttpFailure(error.reason)
+
+
+def _with_verdict(result: Result, verdict: Verdict | None, key: str | None) -> Result:
+    if verdict is None:
+        return result
+    blocked = key if verdict.blocked_until is not None else None
+    return replace(result, alarms=tuple(verdict.alarms), blocked_source=blocked)
+
+
+class TrackerCore:
+    def __init__(self, store: SwarmStore, policy: Policy | None = None) -> None:
+        self._policy = policy or Policy()
+        self._p2p = dict(self._policy.p2p)
+        self.swarms = Tracker(self._policy.tracker, store, self._access)
+        self.guard = Guard(self._policy.guard)
+
+    @property
+    def config(self) -> TrackerConfig:
+        return self.swarms.config
+
+    @property
+    def sockets_per_source(self) -> int:
+        """The guard's limit of open sockets per source."""
+        return self.guard.config.max_sockets
+
+    def _access(self, info_hash: bytes) -> str | None:
+        allowed = self._p2p.get(info_hash)
+        if allowed is None:
+            return UNKNOWN_INFOHASH
+        return None if allowed else P2P_DISABLED
+
+    def _known(self, info_hash: bytes) -> bool:
+        return info_hash in self._p2p
+
+    # Policy
+
+    def apply(self, policy: Policy) -> Result:
+        """New limits and a new table of torrents. A swarm whose P2P is now off (or that is
+        no longer published) is emptied at once, and each of its web peers is told so."""
+        self._policy = policy
+        self.swarms.apply_config(policy.tracker)
+        self.guard.config = policy.guard
+        before, self._p2p = self._p2p, dict(policy.p2p)
+        return self._empty_closed_swarms(before)
+
+    def switch(self, p2p: Mapping[bytes, bool | None]) -> Result:
+        """P2P of these torrents only (None: no longer published); the cost is that of the
+        change, not of the catalogue. Emptied swarms as in apply()."""
+        before = {info_hash: self._p2p.get(info_hash) for info_hash in p2p}
+        for info_hash, allowed in p2p.items():
+            if allowed is None:
+                self._p2p.pop(info_hash, None)
+            else:
+                self._p2p[info_hash] = allowed
+        return self._empty_closed_swarms(before)
+
+    def _empty_closed_swarms(self, before: Mapping[bytes, bool | None]) -> Result:
+        messages = []
+        for info_hash, was_allowed in before.items():
+            refusal = self._access(info_hash)
+            if was_allowed and refusal is not None:
+                for peer in self.swarms.drop_swarm(info_hash):
+                    if peer.is_web:
+                        messages.append((peer.connection, Failure("announce", refusal, info_hash)))
+        return Result(messages=tuple(messages)) if messages else _NOTHING
+
+    # WebSocket
+
+    def open_socket(self, key: str | None, now: float) -> tuple[SocketMeter | None, Result]:
+        """The meter of a new socket of source `key` (None: exempt, unmetered), checked before
+        its upgrade is accepted; a refused Result: refuse it."""
+        if key is None:
+            return None, _NOTHING
+        meter, verdict = self.guard.open_socket(key, now)
+        return meter, _with_verdict(Result(refused=meter is None), verdict, key)
+
+    def disconnect(self, connection: object, meter: SocketMeter | None, now: float) -> None:
+        """A closed socket leaves every swarm it was in (a closed tab sends no "stopped")."""
+        if meter is not None:
+            self.guard.close_socket(meter, now)
+        self.swarms.handle_disconnect(connection)
+
+    def control_frame(self, connection: object, meter: SocketMeter | None, now: float) -> Result:
+        """A ping or pong costs a message of the socket's budget (a ping flood pinned the
+        server's core while no message was counted); one over it closes the socket."""
+        if meter is None:
+            return _NOTHING
+        verdict = self.guard.meter_message(meter, now)
+        if verdict is None:
+            return _NOTHING
+        closing = Result(close=((connection, CLOSE_POLICY_VIOLATION),))
+        return _with_verdict(closing, verdict, meter.source.key)
+
+    def receive_web(
+        self,
+        connection: object,
+        meter: SocketMeter | None,
+        raw: str | bytes,
+        now: float,
+        rng: random.Random,
+    ) -> Result:
+        """One frame from a socket."""
+        swarms = self.swarms
+        key = None if meter is None else meter.source.key
+        if meter is not None:
+            verdict = self.guard.meter_message(meter, now)
+            if verdict is not None:
+                refusal = self._refusal(raw, verdict.refusal)
+                return _with_verdict(Result(messages=((connection, refusal),)), verdict, key)
+        try:
+            message = parse_web_message(raw, swarms.config)
+        except ProtocolError as error:
+            failure = Failure(error.action, error.reason, error.info_hash)
+            return Result(messages=((connection, failure),))
+        if meter is None:
+            return Result(messages=tuple(self._handle(connection, message, now, rng)))
+        if isinstance(message, WebScrape):
+            info_hashes, action = message.info_hashes, "scrape"
+        elif isinstance(message, WebAnnounce):
+            info_hashes, action = (message.info_hash,), "announce"
+        else:
+            # An answer can only go to a peer whose offer this socket was sent: nothing new.
+            return Result(messages=tuple(self._handle(connection, message, now, rng)))
+        source = meter.source
+        verdict = self.guard.request_videos(source, info_hashes, self._known, now)
+        if verdict is not None and verdict.refusal is not None:
+            failure = Failure(action, verdict.refusal, info_hashes[0])
+            return _with_verdict(Result(messages=((connection, failure),)), verdict, key)
+        if action == "announce" and message.offers and message.event != Event.STOPPED:
+            sample, verdict = self.guard.sample(
+                source, meter.announced, message.info_hash, now, verdict
+            )
+            if not sample:
+                message = replace(message, offers=())
+        outgoing = self._handle(connection, message, now, rng)
+        return _with_verdict(Result(messages=tuple(outgoing)), verdict, key)
+
+    def _handle(self, connection: object, message, now: float, rng: random.Random) -> list:
+        """The state machine's messages, or the failure reason of what it refuses."""
+        try:
+            return self.swarms.handle_web_message(connection, message, now, rng)
+        except ProtocolError as error:
+            return [(connection, Failure(error.action, error.reason, error.info_hash))]
+
+    def _refusal(self, raw: str | bytes, reason: str) -> Failure:
+        # Parsed only to name the right action and info_hash in the reply (a webtorrent client
+        # ignores a reply for another torrent); the guard has already refused the message.
+        try:
+            message = parse_web_message(raw, self.swarms.config)
+        except ProtocolError as error:
+            return Failure(error.action, reason, error.info_hash)
+        if isinstance(message, WebScrape):
+            return Failure("scrape", reason, message.info_hashes[0])
+        return Failure("announce", reason, message.info_hash)
+
+    # HTTP
+
+    def announce_http(
+        self, query: bytes, address: str, key: str | None, now: float, rng: random.Random
+    ) -> HttpResult:
+        """GET /tracker/announce?`query` from `address`, counted under `key` (None: exempt)."""
+        source, refused = self._admit_http(key, now)
+        if refused is not None:
+            return refused
+        swarms = self.swarms
+        try:
+            message = parse_http_announce(first_values(query), address)
+        except ProtocolError as error:
+            return HttpResult(HttpFailure(error.reason))
+        if source is None:
+            return HttpResult(_answered(swarms.handle_http_announce, message, now, rng, False))
+        info_hash = message.info_hash
+        verdict = self.guard.http_announce(source, info_hash, now)
+        if verdict is None or verdict.refusal is None:
+            verdict = self.guard.request_videos(source, (info_hash,), self._known, now, verdict)
+        if verdict is not None and verdict.refusal is not None:
+            return self._http_refused(verdict, key)
+        if message.event != Event.STOPPED and message.numwant != 0:
+            sample, verdict = self.guard.sample(source, source.announced, info_hash, now, verdict)
+            if not sample:
+                message = replace(message, numwant=0)
+        reply = _answered(swarms.handle_http_announce, message, now, rng, True)
+        return self._http_answer(reply, verdict, key)
+
+    def scrape_http(self, query: bytes, key: str | None, now: float) -> HttpResult:
+        """GET /tracker/scrape?`query`, counted under `key` (None: exempt)."""
+        source, refused = self._admit_http(key, now)
+        if refused is not None:
+            return refused
+        try:
+            message = parse_http_scrape(parse_query(query), self.swarms.config)
+        except ProtocolError as error:
+            return HttpResult(HttpFailure(error.reason))
+        verdict = None
+        if source is not None:
+            verdict = self.guard.request_videos(source, message.info_hashes, self._known, now)
+            if verdict is not None and verdict.refusal is not None:
+                return self._http_refused(verdict, key)
+        reply = _answered(self.swarms.handle_http_scrape, message)
+        return self._http_answer(reply, verdict, key)
+
+    def _admit_http(self, key: str | None, now: float) -> tuple[Source | None, HttpResult | None]:
+        """The guard's record of the request's source, counted; a refusal if it is blocked or
+        over its request budget."""
+        if key is None:
+            return None, None
+        source = self.guard.source(key, now)
+        verdict = self.guard.http_request(source, now)
+        return source, None if verdict is None else self._http_refused(verdict, key)
+
+    def _http_refused(self, verdict: Verdict, key: str | None) -> HttpResult:
+        # 403 while the source is blocked, else 429 (too many requests).
+        status = 403 if verdict.blocked_until is not None else 429
+        return self._http_answer(HttpFailure(verdict.refusal, status), verdict, key)
+
+    def _http_answer(self, reply: HttpMessage, verdict: Verdict | None, key: str | None):
+        if verdict is None:
+            return HttpResult(reply)
+        blocked = key if verdict.blocked_until is not None else None
+        return HttpResult(reply, tuple(verdict.alarms), blocked)
+
+    # Housekeeping and counts
+
+    def expire(self, now: float) -> None:
+        """Forget silent peers (an HTTP peer's address after two intervals), stale offers,
+        and sources idle for a window."""
+        self.swarms.expire(now)
+        self.guard.expire(now)
+
+    def counts(self) -> dict[bytes, KindCounts]:
+        """Peers per kind of every swarm that has any: counts only."""
+        store = self.swarms.store
+        return {info_hash: store.count_by_kind(info_hash) for info_hash in store.info_hashes()}
+
+    def stats(self) -> dict[str, int]:
+        """Totals for the admin overview: swarms, web and HTTP peers, sockets, pending offers."""
+        return self.swarms.stats()
