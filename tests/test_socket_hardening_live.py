@@ -225,6 +225,7 @@ def test_a_peer_that_never_reads_freezes_no_one_and_is_dropped(live):
             time.sleep(0.2)
         dropped_after = time.monotonic() - stuck_since
         assert scrape_count(live) == 4
+    print(f"slow reader: honest p99 {p99 * 1000:.1f} ms, dropped after {dropped_after:.1f} s")
     assert p99 < P99_LIMIT, f"honest offer/answer p99 {p99 * 1000:.1f} ms"
     assert dropped_after < 10, f"the stuck peer was dropped after {dropped_after:.1f} s"
     assert close_code(stuck, timeout=5)[0] is None  # aborted: no close frame, nothing sent
@@ -235,6 +236,7 @@ def test_a_peer_that_never_reads_freezes_no_one_and_is_dropped(live):
         while time.monotonic() < idle_deadline:
             idle.recv(timeout=max(0.1, idle_deadline - time.monotonic()))
     assert time.monotonic() < idle_deadline, "the idle socket was not closed on time"
+    print(f"idle socket closed {time.monotonic() - idle_since:.1f} s after its last message")
     pair.close()
     stuck.close()
 
@@ -260,6 +262,7 @@ def test_a_ping_flood_closes_the_socket_and_counts_towards_a_block(live):
     flood.start()
     p99 = pair.p99(rounds=100)
     flood.join(30)
+    print(f"ping flood: closed with {results}, honest p99 {p99 * 1000:.1f} ms meanwhile")
     assert results == [1008]  # policy violation, after the socket's message budget
     assert p99 < P99_LIMIT, f"honest offer/answer p99 {p99 * 1000:.1f} ms during the flood"
     # Each flood is one refused request: the default budget of breaches blocks the address.
@@ -281,6 +284,7 @@ def test_silent_and_half_header_connections_are_dropped(live):
     for sock in [*silent, half]:
         assert is_closed(sock, timeout=HEADER_SECONDS + 5)
         sock.close()
+    print(f"silent and half-header connections closed after {time.monotonic() - opened:.1f} s")
     assert time.monotonic() - opened < HEADER_SECONDS + 2
 
 
