@@ -77,11 +77,16 @@ def _answered(handle, *request) -> HttpMessage:
         return HttpFailure(error.reason)
 
 
+def _consequences(verdict: Verdict, key: str | None) -> tuple[tuple[Alarm, ...], str | None]:
+    """A verdict's alarms, and its source if that is blocked (its sockets are to close)."""
+    return tuple(verdict.alarms), key if verdict.blocked_until is not None else None
+
+
 def _with_verdict(result: Result, verdict: Verdict | None, key: str | None) -> Result:
     if verdict is None:
         return result
-    blocked = key if verdict.blocked_until is not None else None
-    return result._replace(alarms=tuple(verdict.alarms), blocked_source=blocked)
+    alarms, blocked = _consequences(verdict, key)
+    return result._replace(alarms=alarms, blocked_source=blocked)
 
 
 class TrackerCore:
@@ -293,8 +298,7 @@ class TrackerCore:
     def _http_answer(self, reply: HttpMessage, verdict: Verdict | None, key: str | None):
         if verdict is None:
             return HttpResult(reply)
-        blocked = key if verdict.blocked_until is not None else None
-        return HttpResult(reply, tuple(verdict.alarms), blocked)
+        return HttpResult(reply, *_consequences(verdict, key))
 
     # Housekeeping and counts
 
