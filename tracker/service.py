@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from tracker.access import POLICY_POLL_SECONDS, TrackerPolicy, p2p_of
 from tracker.core import (
+    HttpResult,
     InMemorySwarmStore,
     KindCounts,
     Result,
@@ -117,12 +118,13 @@ class TrackerService:
     def open_socket(self, consumer, key: str | None):
         """The new socket's meter, or False to refuse its upgrade (checked before it is
         accepted); a socket admitted is registered under its source."""
+        # The loop first: a refusal that blocks the source closes its other sockets on it.
+        self._loop = asyncio.get_running_loop()
         with self.lock:
             meter, result = self.core.open_socket(key, self.now())
         self.carry_out_soon(result)
         if result.refused:
             return False
-        self._loop = asyncio.get_running_loop()
         self.sockets.add(consumer)
         if key is not None:
             self.by_source.setdefault(key, set()).add(consumer)
@@ -157,15 +159,18 @@ class TrackerService:
     def announce_http(self, query: bytes, address: str, key: str | None) -> tuple[int, bytes]:
         with self.lock:
             result = self.core.announce_http(query, address, key, self.now(), self.rng)
-        self._raise_alarms(result.alarms)
-        self._close_source_soon(result.blocked_source)
-        return encode_http(result.reply)
+        return self._answer_http(result)
 
     def scrape_http(self, query: bytes, key: str | None) -> tuple[int, bytes]:
         with self.lock:
             result = self.core.scrape_http(query, key, self.now())
-        self._raise_alarms(result.alarms)
-        self._close_source_soon(result.blocked_source)
+        return self._answer_http(result)
+
+    def _answer_http(self, result: HttpResult) -> tuple[int, bytes]:
+        """The reply's status and body; its alarms raised and a blocked source's sockets
+        closed, as for any result."""
+        if result.alarms or result.blocked_source is not None:
+            self.carry_out_soon(Result(alarms=result.alarms, blocked_source=result.blocked_source))
         return encode_http(result.reply)
 
     # Carrying out results
@@ -181,11 +186,12 @@ class TrackerService:
             self._close_source(result.blocked_source)
 
     def carry_out_soon(self, result: Result) -> None:
-        """carry_out from any thread, on the sockets' event loop."""
-        if result.messages or result.close or result.blocked_source:
-            loop = self._loop
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(asyncio.ensure_future, self.carry_out(result))
+        """carry_out from any thread, on the sockets' event loop. Without a loop no socket is
+        open here, so there is nothing to send or close: the alarms are raised all the same."""
+        loop = self._loop
+        sockets_affected = result.messages or result.close or result.blocked_source is not None
+        if sockets_affected and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(asyncio.ensure_future, self.carry_out(result))
         else:
             self._raise_alarms(result.alarms)
 
@@ -196,11 +202,6 @@ class TrackerService:
             at = timezone.now()
             for alarm in alarms:
                 dispatcher.submit(alarm, at)
-
-    def _close_source_soon(self, key: str | None) -> None:
-        loop = self._loop
-        if key is not None and loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._close_source, key)
 
     def _close_source(self, key: str) -> None:
         for consumer in list(self.by_source.get(key, ())):
