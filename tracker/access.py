@@ -62,13 +62,19 @@ def guard_config(row: InstanceSettings) -> GuardConfig:
     )
 
 
+def _p2p_by_torrent(files, instance_p2p: bool) -> dict[bytes, bool]:
+    """P2P in effect for the torrent of each of these files (a VideoFile QuerySet), reading
+    only the two columns it depends on."""
+    files = files.select_related("video").only("info_hash", "video__p2p")
+    return {bytes.fromhex(f.info_hash): f.video.p2p_effective(instance_p2p) for f in files}
+
+
 def p2p_of(info_hashes: Iterable[bytes]) -> dict[bytes, bool | None]:
     """Whether P2P is on for each of these torrents now (None: not published any more)."""
-    wanted = {info_hash.hex(): info_hash for info_hash in info_hashes}
-    row = InstanceSettings.load()
-    files = VideoFile.objects.filter(info_hash__in=wanted).select_related("video")
-    found = {f.info_hash: f.video.p2p_effective(row.p2p_enabled) for f in files}
-    return {info_hash: found.get(hex_hash) for hex_hash, info_hash in wanted.items()}
+    wanted = list(info_hashes)
+    files = VideoFile.objects.filter(info_hash__in=[info_hash.hex() for info_hash in wanted])
+    found = _p2p_by_torrent(files, InstanceSettings.load().p2p_enabled)
+    return {info_hash: found.get(info_hash) for info_hash in wanted}
 
 
 class TrackerPolicy:
@@ -124,14 +130,10 @@ class TrackerPolicy:
                 self._stale = self._changes != changes
                 return None
             row = InstanceSettings.load()
-            files = VideoFile.objects.select_related("video").only("info_hash", "video__p2p")
             self.current = Policy(
                 tracker=tracker_config(row),
                 guard=guard_config(row),
-                p2p={
-                    bytes.fromhex(f.info_hash): f.video.p2p_effective(row.p2p_enabled)
-                    for f in files
-                },
+                p2p=_p2p_by_torrent(VideoFile.objects.all(), row.p2p_enabled),
             )
             self._version, self._loaded_changes = version, changes
             self._loaded_at = self._fully_loaded_at = now
