@@ -135,16 +135,12 @@ DATABASES = {
         env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"), conn_max_age=60
     )
 }
-_sqlite_file = Path(DATABASES["default"]["NAME"] or ":memory:")
-if (
-    DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
-    and str(_sqlite_file) != ":memory:"
-    and _sqlite_file.parent.is_dir()
-):
-    # SQLite would create the file with 0644 (less the umask); an empty file is an empty
-    # database to it, and its journal and WAL files take the database file's mode.
-    _private_file(_sqlite_file)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    _sqlite_file = Path(DATABASES["default"]["NAME"] or ":memory:")
+    if str(_sqlite_file) != ":memory:" and _sqlite_file.parent.is_dir():
+        # SQLite would create the file with 0644 (less the umask); an empty file is an empty
+        # database to it, and its journal and WAL files take the database file's mode.
+        _private_file(_sqlite_file)
     DATABASES["default"]["OPTIONS"] = {
         # Write-ahead log: readers (the tracker's policy reloads, panel pages) never block a
         # writer nor a writer them, so only two writes at once wait for each other. The mode
