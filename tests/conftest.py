@@ -17,6 +17,14 @@ def _media_in_tmp(request, tmp_path):
 
 
 @pytest.fixture
+def redundancy_root(settings, tmp_path):
+    """A redundancy folder of the test's own (PEERVEIL_REDUNDANCY_ROOT)."""
+    settings.REDUNDANCY_ROOT = tmp_path / "redundancy"
+    settings.REDUNDANCY_ROOT.mkdir()
+    return settings.REDUNDANCY_ROOT
+
+
+@pytest.fixture
 def fresh_tracker():
     """The process-wide tracker starts empty and is emptied again after the test."""
     from tracker.service import service

@@ -17,16 +17,9 @@ from instance.redundancy.models import (
     RedundancyStrategy,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redundancy_root")]
 _numbers = itertools.count()
 MB = 1024**2
-
-
-@pytest.fixture(autouse=True)
-def redundancy_root(settings, tmp_path):
-    settings.REDUNDANCY_ROOT = tmp_path / "redundancy"
-    settings.REDUNDANCY_ROOT.mkdir()
-    return settings.REDUNDANCY_ROOT
 
 
 def add_file(

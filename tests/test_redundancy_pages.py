@@ -15,14 +15,7 @@ from instance.models import Video
 from instance.redundancy.models import CopyState, RedundancyCopy, RedundancyStrategy
 from tracker.core import bdecode
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def redundancy_root(settings, tmp_path):
-    settings.REDUNDANCY_ROOT = tmp_path / "redundancy"
-    settings.REDUNDANCY_ROOT.mkdir()
-    return settings.REDUNDANCY_ROOT
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redundancy_root")]
 
 
 @pytest.fixture

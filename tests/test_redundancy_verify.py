@@ -31,7 +31,7 @@ from instance.redundancy.tasks import check_redundancy
 from tests.test_redundancy_pages import webseeds_everywhere
 from tracker.core import bencode
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redundancy_root")]
 
 
 class RecordingTracker(ThreadingHTTPServer):
@@ -65,13 +65,6 @@ def tracker(settings):
     yield server
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def redundancy_root(settings, tmp_path):
-    settings.REDUNDANCY_ROOT = tmp_path / "redundancy"
-    settings.REDUNDANCY_ROOT.mkdir()
-    return settings.REDUNDANCY_ROOT
 
 
 @pytest.fixture
