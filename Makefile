@@ -11,6 +11,7 @@ SHARED := $(CURDIR)/../shared
 run: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py create_demo_content
+	$(PY) manage.py build_hls
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py serve
 

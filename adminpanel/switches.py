@@ -80,7 +80,7 @@ def set_video_p2p(video: Video, choice: str, actor: str) -> AuditEntry | None:
         if old == choice:
             return None
         video.save(update_fields=["p2p"])
-        info_hashes = [bytes.fromhex(h) for h in video.files.values_list("info_hash", flat=True)]
+        info_hashes = video.swarm_info_hashes()
         transaction.on_commit(lambda: service.p2p_changed(info_hashes))
         return AuditEntry.objects.create(
             actor=actor,

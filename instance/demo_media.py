@@ -43,6 +43,7 @@ def generate_demo_video(
     fps: int = 24,
     seed: int = 0,
     title: str = "",
+    bit_rate: int = VIDEO_BIT_RATE,
 ) -> Path:
     """Write a `seconds` long H.264 + AAC MP4 to `path` and return `path`.
 
@@ -77,7 +78,7 @@ def generate_demo_video(
         video.width = width
         video.height = height
         video.pix_fmt = "yuv420p"
-        video.bit_rate = VIDEO_BIT_RATE
+        video.bit_rate = bit_rate
         video.codec_context.gop_size = fps
         frame_time_base = Fraction(1, fps)
 

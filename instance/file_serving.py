@@ -1,8 +1,8 @@
 """Serving files: which file a URL may name, HTTP Range (RFC 9110 section 14), and CORS.
 
 Every route that maps a URL to a file (webseeds, torrents, redundancy copies, assets, and HLS
-playlists and segments at /static/streaming-playlists/hls/<uuid>/<file> once they are served,
-as serve_file(request, HLS_ROOT, f"{uuid}/{file}")) finds it with resolve_file, and nothing else.
+playlists and segments at /static/streaming-playlists/hls/<uuid>/<file>) finds it with
+resolve_file, and nothing else.
 
 webtorrent fetches webseed pieces with Range requests and, from another origin, sends a CORS
 preflight asking for Range, Cache-Control and User-Agent. Without Range support
@@ -21,6 +21,10 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.utils.http import http_date
+
+# HLS (RFC 8216): playlists and fragmented MP4 media segments (RFC 8216 section 3.3).
+mimetypes.add_type("application/vnd.apple.mpegurl", ".m3u8")
+mimetypes.add_type("video/iso.segment", ".m4s")
 
 # ASCII digits only: \d would also take other scripts' digits, which int() then accepts.
 RANGE_PATTERN = re.compile(r"bytes=([0-9]*)-([0-9]*)")

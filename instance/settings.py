@@ -184,9 +184,20 @@ USE_TZ = True
 # (/static/web-videos/...), served by instance.views with HTTP Range.
 STATIC_URL = "/assets/"
 STATIC_ROOT = DATA_DIR / "assets"
-STATICFILES_DIRS = [("vendor/webtorrent", BASE_DIR / "node_modules" / "webtorrent" / "dist")]
+# The players' browser libraries, from npm (package.json), served by the instance: no CDN.
+STATICFILES_DIRS = [
+    ("vendor/webtorrent", BASE_DIR / "node_modules" / "webtorrent" / "dist"),
+    ("vendor/hls.js", BASE_DIR / "node_modules" / "hls.js" / "dist"),
+    ("vendor/p2p-media-loader-core", BASE_DIR / "node_modules" / "p2p-media-loader-core" / "dist"),
+    (
+        "vendor/p2p-media-loader-hlsjs",
+        BASE_DIR / "node_modules" / "p2p-media-loader-hlsjs" / "dist",
+    ),
+]
 MEDIA_ROOT = Path(env("MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
 MEDIA_URL = "/media/"
+# HLS renditions, a folder per video (PeerTube's streaming-playlists/hls/<uuid>/).
+HLS_ROOT = MEDIA_ROOT / "streaming-playlists" / "hls"
 # Bytes read per chunk when streaming a video file.
 FILE_CHUNK_SIZE = 256 * 1024
 

@@ -14,6 +14,11 @@ urlpatterns = [
     re_path(
         r"^static/web-videos/(?P<filename>[A-Za-z0-9._-]+)$", views.web_video, name="web-video"
     ),
+    re_path(
+        r"^static/streaming-playlists/hls/(?P<uuid>[0-9a-f-]{36})/(?P<filename>[A-Za-z0-9._-]+)$",
+        views.hls_file,
+        name="hls-file",
+    ),
     # /static/redundancy/<file>: the redundancy app's published copies.
     path("", include("instance.redundancy.urls")),
     re_path(

@@ -1,6 +1,7 @@
-"""Importing a video file into the instance: probe, copy into media storage, build its torrent.
+"""Importing a video file into the instance: probe, copy into media storage, build its torrent
+and its HLS renditions.
 
-Either everything is there afterwards (rows, file, torrent) or nothing is.
+Either everything is there afterwards (rows, file, torrent, HLS) or nothing is.
 """
 
 import shutil
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 
 from .demo_media import NotAVideo, probe_video
+from .hls_import import HLSFailed, add_hls
 from .models import Video, VideoFile
 from .torrents import build_torrent
 
@@ -73,6 +75,10 @@ def import_video(source: Path, *, name: str, description: str = "") -> Video:
             video_file.info_hash = built.info_hash
             video_file.piece_length = built.piece_length
             video_file.save()
+            try:
+                add_hls(video, file_path)
+            except HLSFailed as error:
+                raise ImportFailed(f"{source.name} cannot be encoded to HLS: {error}") from error
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)

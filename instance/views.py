@@ -2,6 +2,7 @@
 
 The redundancy copies' route is the redundancy app's (instance/redundancy/views.py)."""
 
+from django.conf import settings
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -9,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from .api import video_json
 from .file_serving import file_response, find_asset, resolve_file, serve_file
-from .models import InstanceSettings, Video, VideoFile
+from .models import InstanceSettings, StreamingPlaylist, Video, VideoFile
 from .player import player_context
 from .torrents import render_torrent
 
@@ -94,6 +95,24 @@ def web_video(request, filename: str):
     if video_file is None:
         raise Http404("No such video file")
     return serve_file(request, video_file.file.storage.location, video_file.file.name, cors=True)
+
+
+# Segments never change under their name while their playlist exists; playlists and the SHA-256
+# list are re-read sooner, in case a video's HLS is removed and built again.
+HLS_SEGMENT_CACHE = "public, max-age=86400"
+HLS_PLAYLIST_CACHE = "public, max-age=60"
+
+
+@require_http_methods(["GET", "HEAD", "OPTIONS"])
+def hls_file(request, uuid, filename: str):
+    """A published HLS playlist, segment or SHA-256 list (PeerTube's path), with Range and
+    CORS: embeds on other sites play it, and hls.js may ask for byte ranges."""
+    if not StreamingPlaylist.objects.filter(video__uuid=uuid).exists():
+        raise Http404("No such streaming playlist")
+    response = serve_file(request, settings.HLS_ROOT, f"{uuid}/{filename}", cors=True)
+    media = filename.endswith((".m4s", ".mp4"))
+    response["Cache-Control"] = HLS_SEGMENT_CACHE if media else HLS_PLAYLIST_CACHE
+    return response
 
 
 @require_http_methods(["GET", "HEAD", "OPTIONS"])

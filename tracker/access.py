@@ -1,9 +1,10 @@
 """What the instance tells its tracker (tracker.core.Policy): the limits from the settings row,
-and P2P on or off for each torrent it publishes; loaded again when the policy version moved.
+and P2P on or off for each swarm it publishes (torrents and HLS renditions); loaded again when
+the policy version moved.
 
 The tracker answers thousands of messages a second and must not query the database for each:
 the policy is loaded once, then again only when PolicyVersion moved (any process's change) or a
-change in this process marked it stale. An explicit P2P switch loads only the torrents it
+change in this process marked it stale. An explicit P2P switch loads only the swarms it
 changed (p2p_of).
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
-from instance.models import InstanceSettings, VideoFile
+from instance.models import HLSRendition, InstanceSettings, VideoFile
 from tracker.core import GuardConfig, Policy, TrackerConfig
 from tracker.models import PolicyVersion
 
@@ -62,18 +63,31 @@ def guard_config(row: InstanceSettings) -> GuardConfig:
     )
 
 
-def _p2p_by_torrent(files, instance_p2p: bool) -> dict[bytes, bool]:
-    """P2P in effect for the torrent of each of these files (a VideoFile QuerySet), reading
-    only the two columns it depends on."""
+def _p2p_by_swarm(files, renditions, instance_p2p: bool) -> dict[bytes, bool]:
+    """P2P in effect for the swarm of each of these files' torrents (a VideoFile QuerySet) and
+    of these HLS renditions (an HLSRendition QuerySet), reading only the columns it depends on.
+
+    Both kinds of swarm share one table: a torrent's infohash is 20 binary bytes, an HLS
+    rendition's is 20 ASCII characters (instance/hls_swarms.py), as each arrives on the wire."""
     files = files.select_related("video").only("info_hash", "video__p2p")
-    return {bytes.fromhex(f.info_hash): f.video.p2p_effective(instance_p2p) for f in files}
+    found = {bytes.fromhex(f.info_hash): f.video.p2p_effective(instance_p2p) for f in files}
+    renditions = renditions.select_related("playlist__video").only(
+        "info_hash", "playlist__video__p2p"
+    )
+    found.update(
+        {r.info_hash_bytes: r.playlist.video.p2p_effective(instance_p2p) for r in renditions}
+    )
+    return found
 
 
 def p2p_of(info_hashes: Iterable[bytes]) -> dict[bytes, bool | None]:
-    """Whether P2P is on for each of these torrents now (None: not published any more)."""
+    """Whether P2P is on for each of these swarms now (None: not published any more)."""
     wanted = list(info_hashes)
     files = VideoFile.objects.filter(info_hash__in=[info_hash.hex() for info_hash in wanted])
-    found = _p2p_by_torrent(files, InstanceSettings.load().p2p_enabled)
+    renditions = HLSRendition.objects.filter(
+        info_hash__in=[info_hash.decode("latin-1") for info_hash in wanted]
+    )
+    found = _p2p_by_swarm(files, renditions, InstanceSettings.load().p2p_enabled)
     return {info_hash: found.get(info_hash) for info_hash in wanted}
 
 
@@ -133,7 +147,9 @@ class TrackerPolicy:
             self.current = Policy(
                 tracker=tracker_config(row),
                 guard=guard_config(row),
-                p2p=_p2p_by_torrent(VideoFile.objects.all(), row.p2p_enabled),
+                p2p=_p2p_by_swarm(
+                    VideoFile.objects.all(), HLSRendition.objects.all(), row.p2p_enabled
+                ),
             )
             self._version, self._loaded_changes = version, changes
             self._loaded_at = self._fully_loaded_at = now
