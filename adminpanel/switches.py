@@ -59,7 +59,7 @@ def update_instance_settings(changes: dict[str, object], actor: str) -> list[Aud
             row.full_clean()
             row.save()
             AuditEntry.objects.bulk_create(entries)
-            transaction.on_commit(service.reload)
+            transaction.on_commit(service.settings_changed)
     return entries
 
 
@@ -81,7 +81,7 @@ def set_video_p2p(video: Video, choice: str, actor: str) -> AuditEntry | None:
             return None
         video.save(update_fields=["p2p"])
         info_hashes = video.swarm_info_hashes()
-        transaction.on_commit(lambda: service.p2p_changed(info_hashes))
+        transaction.on_commit(lambda: service.switched(info_hashes))
         return AuditEntry.objects.create(
             actor=actor,
             subject=video_subject(video),

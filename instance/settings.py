@@ -81,6 +81,9 @@ DEBUG = env_bool("DEBUG", False)
 
 HOST = env("HOST", "127.0.0.1")
 PORT = env_int("PORT", 8000)
+# Server processes `serve` runs on that port (its --workers); more than one share the tracker's
+# swarms through Redis, so they need REDIS_URL (checked by serve).
+WORKERS = env_int("WORKERS", 1)
 # The address viewers use: torrents, magnets and the tracker URLs are built from it.
 PUBLIC_URL = env("PUBLIC_URL", f"http://{HOST}:{PORT}").rstrip("/")
 _public_host = urlsplit(PUBLIC_URL).hostname or "127.0.0.1"

@@ -12,6 +12,7 @@ in the guard until a window after their last request. Alarms leave through track
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import threading
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterable
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
@@ -27,6 +29,9 @@ from tracker.core import (
     HttpResult,
     InMemorySwarmStore,
     KindCounts,
+    RelayedAnswer,
+    RelayedOffer,
+    RemoteConnection,
     Result,
     TrackerCore,
     encode_http,
@@ -38,6 +43,9 @@ from tracker.swarm_history import SAMPLE_SECONDS, history
 
 log = logging.getLogger(__name__)
 
+# Source names remembered for the shared guard before the table starts again (a source counted
+# under its hash meanwhile is adopted again when it returns).
+_NAMES_MAX = 65536
 # How often silent peers, stale offers and idle sockets are swept. An HTTP peer's address is
 # forgotten two intervals after its last announce, at most this much later.
 SWEEP_SECONDS = 15.0
@@ -58,6 +66,13 @@ class TrackerService:
         self.core = TrackerCore(InMemorySwarmStore(), self.policy.current)
         self.sockets: set = set()
         self.by_source: dict[str, set] = {}
+        # Sockets by number, for messages other processes relay to them (tracker.redis_link).
+        self.numbered: dict[int, object] = {}
+        # Source keys and the keyed hashes other processes know them by (shared guard).
+        self.hash_of: dict[str, str] = {}
+        self.key_of: dict[str, str] = {}
+        self._numbers = itertools.count(1)
+        self.link = None
         self._next_sample = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
@@ -113,6 +128,24 @@ class TrackerService:
         self.carry_out_soon(result)
         self.policy.noted(PolicyVersion.current())
 
+    def switched(self, info_hashes: Iterable[bytes]) -> None:
+        """A P2P switch committed here: applied, and pushed to every tracker process (they
+        would see it through the policy version within POLICY_POLL_SECONDS otherwise)."""
+        info_hashes = list(info_hashes)
+        self.p2p_changed(info_hashes)
+        self._tell_everyone({"k": "switch", "h": [info_hash.hex() for info_hash in info_hashes]})
+
+    def settings_changed(self) -> None:
+        """The limits or the instance's switch changed: loaded here, pushed everywhere."""
+        self.reload()
+        self._tell_everyone({"k": "reload"})
+
+    def _tell_everyone(self, message: dict) -> None:
+        if settings.REDIS_URL:
+            from tracker.redis_link import publish_sync
+
+            publish_sync(settings.REDIS_URL, settings.SECRET_KEY, message)
+
     # WebSocket
 
     def open_socket(self, consumer, key: str | None):
@@ -120,12 +153,16 @@ class TrackerService:
         accepted); a socket admitted is registered under its source."""
         # The loop first: a refusal that blocks the source closes its other sockets on it.
         self._loop = asyncio.get_running_loop()
+        if self.link is not None:
+            self._learn(key)
         with self.lock:
             meter, result = self.core.open_socket(key, self.now())
         self.carry_out_soon(result)
         if result.refused:
             return False
         self.sockets.add(consumer)
+        consumer.relay_id = number = next(self._numbers)
+        self.numbered[number] = consumer
         if key is not None:
             self.by_source.setdefault(key, set()).add(consumer)
         self._ensure_housekeeping()
@@ -147,6 +184,7 @@ class TrackerService:
 
     def disconnect(self, consumer, key: str | None, meter) -> None:
         self.sockets.discard(consumer)
+        self.numbered.pop(getattr(consumer, "relay_id", None), None)
         if key is not None and key in self.by_source:
             self.by_source[key].discard(consumer)
             if not self.by_source[key]:
@@ -157,11 +195,15 @@ class TrackerService:
     # HTTP
 
     def announce_http(self, query: bytes, address: str, key: str | None) -> tuple[int, bytes]:
+        if self.link is not None:
+            self._learn(key)
         with self.lock:
             result = self.core.announce_http(query, address, key, self.now(), self.rng)
         return self._answer_http(result)
 
     def scrape_http(self, query: bytes, key: str | None) -> tuple[int, bytes]:
+        if self.link is not None:
+            self._learn(key)
         with self.lock:
             result = self.core.scrape_http(query, key, self.now())
         return self._answer_http(result)
@@ -178,7 +220,10 @@ class TrackerService:
     async def carry_out(self, result: Result) -> None:
         """Send the messages, close the sockets, raise the alarms of a result (event loop)."""
         for recipient, message in result.messages:
-            await recipient.send_text(encode_web(message))
+            if type(recipient) is RemoteConnection:
+                self.link.relay(recipient, message)
+            else:
+                await recipient.send_text(encode_web(message))
         for connection, code in result.close:
             await connection.close_with(code)
         self._raise_alarms(result.alarms)
@@ -211,16 +256,114 @@ class TrackerService:
 
     async def start(self) -> None:
         """With the server (ASGI lifespan): the policy loaded, then the sweeper and the policy
-        poller run for the life of the process, sockets or not."""
+        poller run for the life of the process, sockets or not. With PEERVEIL_REDIS_URL, the
+        swarms are shared with the instance's other tracker processes (tracker.redis_link)."""
         self._loop = asyncio.get_running_loop()
+        if settings.REDIS_URL and self.link is None:
+            self._share_through_redis()
         await self._reload_in_thread()
         self._polling = True
         self._ensure_housekeeping()
+        if self.link is not None:
+            await self.link.start()
+
+    def _share_through_redis(self) -> None:
+        from tracker.redis_link import RedisLink, namespace, new_process_id
+        from tracker.redis_store import SharedSwarmStore
+
+        store = SharedSwarmStore(new_process_id())
+        with self.lock:
+            self.core = TrackerCore(store, self.policy.current)
+            self.core.share_guard()
+        self.link = RedisLink(self, settings.REDIS_URL, namespace(settings.SECRET_KEY), store)
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         self._polling = False
+        if self.link is not None:
+            await self.link.stop()
+
+    # From the other tracker processes (tracker.redis_link's listener)
+
+    async def from_elsewhere(self, message: dict) -> None:
+        kind = message["k"]
+        if kind in ("o", "a"):
+            consumer = self.numbered.get(message["to"])
+            if consumer is None:
+                return  # the socket closed meanwhile
+            info_hash, peer_id, offer_id, signal = (
+                message["h"].encode("latin-1"),
+                message["p"].encode("latin-1"),
+                message["i"].encode("latin-1"),
+                message["s"],
+            )
+            target = message["t"].encode("latin-1")
+            with self.lock:
+                if kind == "o":
+                    sender = RemoteConnection(*message["f"])
+                    offer = RelayedOffer(info_hash, peer_id, offer_id, signal)
+                    result = self.core.offer_from_elsewhere(
+                        consumer, target, sender, offer, self.now()
+                    )
+                else:
+                    answer = RelayedAnswer(info_hash, peer_id, offer_id, signal)
+                    result = self.core.answer_from_elsewhere(consumer, target, answer)
+            await self.carry_out(result)
+        elif kind == "switch":
+            changed = [bytes.fromhex(info_hash) for info_hash in message["h"]]
+            await sync_to_async(self._switched_elsewhere)(changed)
+        elif kind == "g":
+            if message["f"] != self.link.process:
+                self._replay_guard(message["e"])
+        elif kind == "reload":
+            self.policy.mark_stale()
+            await self._reload_in_thread()
+
+    def _learn(self, key: str | None) -> None:
+        """Name a source as the other processes do (the keyed hash of its address); what
+        they counted for it before it came here is its own from now on."""
+        if key is None or key in self.hash_of:
+            return
+        if len(self.hash_of) >= _NAMES_MAX:
+            self.hash_of.clear()
+            self.key_of.clear()
+        from tracker.sources import hashed
+
+        stand_in = self.hash_of[key] = hashed(key)
+        self.key_of[stand_in] = key
+        with self.lock:
+            self.core.adopt_source(stand_in, key)
+
+    def guard_events(self) -> list[list]:
+        """The requests this process's guard counted, named by hash, for the others."""
+        with self.lock:
+            events = self.core.guard_events()
+        hash_of = self.hash_of
+        return [
+            [hash_of.get(key, key), kind, [arg.decode("latin-1") for arg in args]]
+            for key, kind, args in events
+        ]
+
+    def _replay_guard(self, events: list) -> None:
+        key_of = self.key_of
+        replayed = [
+            (key_of.get(name, name), kind, tuple(arg.encode("latin-1") for arg in args))
+            for name, kind, args in events
+        ]
+        with self.lock:
+            blocked = self.core.replay_guard(replayed, self.now())
+        for key in blocked:
+            self._close_source(key)
+
+    def _switched_elsewhere(self, info_hashes: list[bytes]) -> None:
+        close_old_connections()
+        self.p2p_changed(info_hashes)
+
+    async def taken_elsewhere(self, info_hash: bytes, peer_id: bytes) -> None:
+        with self.lock:
+            result = self.core.taken_elsewhere(info_hash, peer_id)
+        await self.carry_out(result)
 
     def _ensure_housekeeping(self) -> None:
         loop = asyncio.get_running_loop()

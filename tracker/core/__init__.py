@@ -24,8 +24,17 @@ from .message_types import (
     RemoteProtocolError,
     wire_id,
 )
-from .outgoing import encode_http, encode_web, http_dict, web_json
-from .swarm import InMemorySwarmStore, KindCounts, Peer, SwarmStore
+from .outgoing import (
+    RelayedAnswer,
+    RelayedOffer,
+    RemoteAnswer,
+    RemoteOffer,
+    encode_http,
+    encode_web,
+    http_dict,
+    web_json,
+)
+from .swarm import InMemorySwarmStore, KindCounts, Peer, RemoteConnection, SwarmStore
 
 __all__ = [
     "CLOSE_POLICY_VIOLATION",
@@ -43,6 +52,11 @@ __all__ = [
     "Peer",
     "Policy",
     "ProtocolError",
+    "RelayedAnswer",
+    "RelayedOffer",
+    "RemoteAnswer",
+    "RemoteConnection",
+    "RemoteOffer",
     "RemoteProtocolError",
     "Result",
     "SocketMeter",

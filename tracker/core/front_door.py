@@ -22,13 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
+from . import shared_guard
 from .config import TrackerConfig
 from .guard import Alarm, Guard, GuardConfig, SocketMeter, Source, Verdict
 from .http_parser import parse_http_announce, parse_http_scrape
 from .http_query import first_values, parse_query
 from .message_types import Event, ProtocolError, WebAnnounce, WebScrape
-from .outgoing import Failure, HttpFailure, HttpMessage, WebMessage
-from .swarm import KindCounts, SwarmStore
+from .outgoing import Failure, HttpFailure, HttpMessage, RelayedAnswer, RelayedOffer, WebMessage
+from .swarm import KindCounts, RemoteConnection, SwarmStore
 from .tracker import Tracker
 from .web_parser import parse_web_message
 
@@ -216,6 +217,51 @@ class TrackerCore:
                 message = replace(message, offers=())
         outgoing = self._handle(connection, message, now, rng)
         return _with_verdict(Result(messages=tuple(outgoing)), verdict, key)
+
+    # Relay from other processes (a shared store): already admitted by the sender's process
+
+    def offer_from_elsewhere(
+        self,
+        connection: object,
+        target: bytes,
+        sender: RemoteConnection,
+        offer: RelayedOffer,
+        now: float,
+    ) -> Result:
+        """An offer another process relayed to its peer `target` on this `connection`."""
+        sent = self.swarms.offer_from_elsewhere(connection, target, sender, offer, now)
+        return Result(messages=tuple(sent)) if sent else _NOTHING
+
+    def answer_from_elsewhere(
+        self, connection: object, to_peer_id: bytes, answer: RelayedAnswer
+    ) -> Result:
+        """An answer, checked by the answerer's process, to this connection's `to_peer_id`."""
+        sent = self.swarms.answer_from_elsewhere(connection, to_peer_id, answer)
+        return Result(messages=tuple(sent)) if sent else _NOTHING
+
+    def taken_elsewhere(self, info_hash: bytes, peer_id: bytes) -> Result:
+        """The shared store holds `peer_id` for another process's socket: refuse this one's."""
+        sent = self.swarms.taken_elsewhere(info_hash, peer_id)
+        return Result(messages=tuple(sent)) if sent else _NOTHING
+
+    # The guard of several processes (shared_guard.py)
+
+    def share_guard(self) -> None:
+        """Record the requests the guard counts, for the other processes to count too."""
+        self.guard.shared = []
+
+    def guard_events(self) -> list:
+        """The requests counted since the last call, by source key (the shell names them)."""
+        return shared_guard.take_events(self.guard)
+
+    def replay_guard(self, events, now: float) -> list[str]:
+        """Count the requests other processes counted; returns the sources now blocked (close
+        their sockets here)."""
+        return shared_guard.replay(self.guard, events, self._known, now)
+
+    def adopt_source(self, stand_in: str, key: str) -> None:
+        """What was counted under `stand_in` (how other processes name `key`) is `key`'s."""
+        shared_guard.adopt(self.guard, stand_in, key)
 
     def _handle(self, connection: object, message, now: float, rng: random.Random) -> list:
         """The state machine's messages, or the failure reason of what it refuses."""

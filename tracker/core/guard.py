@@ -97,6 +97,9 @@ class Guard:
     def __init__(self, config: GuardConfig) -> None:
         self.config = config
         self._sources: dict[str, Source] = {}
+        # Several tracker processes: the requests counted here, for the others to count too
+        # (shared_guard.py); None in a single process.
+        self.shared: list[tuple[str, str, tuple]] | None = None
 
     def __len__(self) -> int:
         return len(self._sources)
@@ -152,6 +155,8 @@ class Guard:
 
     def http_request(self, source: Source, now: float) -> Verdict | None:
         """Count one HTTP request of the source; refused if blocked or over its budget."""
+        if self.shared is not None:
+            self.shared.append((source.key, "r", ()))
         verdict = self.blocked(source, now)
         if verdict is not None:
             return verdict
@@ -162,6 +167,8 @@ class Guard:
 
     def http_announce(self, source: Source, info_hash: bytes, now: float) -> Verdict | None:
         """Count one HTTP announce of a video by the source; refused over its budget."""
+        if self.shared is not None:
+            self.shared.append((source.key, "a", (info_hash,)))
         capacity = self.config.http_announces_per_video
         buckets = source.http_videos
         bucket = buckets.get(info_hash)
@@ -185,6 +192,8 @@ class Guard:
         verdict: Verdict | None = None,
     ) -> Verdict | None:
         """Count the videos an announce or scrape asks about; refuse one too many."""
+        if self.shared is not None:
+            self.shared.append((source.key, "v", tuple(info_hashes)))
         config = self.config
         window = config.video_window
         refill = config.max_videos / window

@@ -60,6 +60,23 @@ class Failure(NamedTuple):
 WebMessage = AnnounceReply | RelayedOffer | RelayedAnswer | ScrapeReply | Failure
 
 
+class RemoteOffer(NamedTuple):
+    """An offer for a peer of another process (recipient: its RemoteConnection): that process
+    records it as pending for `target` (the peer it was sampled as) before sending it on."""
+
+    target: bytes
+    sender: object  # this process's connection of the offering peer, where the answer goes
+    offer: RelayedOffer
+
+
+class RemoteAnswer(NamedTuple):
+    """An answer for a peer of another process, which checks that `to_peer_id` is still its
+    socket's before sending it on."""
+
+    to_peer_id: bytes
+    answer: RelayedAnswer
+
+
 def web_json(message: WebMessage) -> dict:
     """The JSON object of a WebSocket message."""
     if type(message) is RelayedOffer:

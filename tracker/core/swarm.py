@@ -39,6 +39,14 @@ class Peer:
         return self.connection is not None
 
 
+class RemoteConnection(NamedTuple):
+    """The socket of a web peer that another tracker process holds (a shared store's peers):
+    offers and answers for it go to that process, which alone knows the socket."""
+
+    process: str
+    connection: int
+
+
 class KindCounts(NamedTuple):
     web_seeders: int
     web_leechers: int
@@ -281,3 +289,8 @@ class InMemorySwarmStore:
 
     def info_hashes(self) -> list[bytes]:
         return list(self._swarms)
+
+    def peers(self, info_hash: bytes) -> list[Peer]:
+        """Every peer of the swarm (a shared store writes its own ones again after an outage)."""
+        swarm = self._swarms.get(info_hash)
+        return [] if swarm is None else list(swarm.peers.values())

@@ -26,17 +26,20 @@ from .message_types import (
 )
 from .outgoing import (
     AnnounceReply,
+    Failure,
     HttpAnnounceReply,
     HttpMessage,
     HttpScrapeReply,
     RelayedAnswer,
     RelayedOffer,
+    RemoteAnswer,
+    RemoteOffer,
     ScrapeReply,
     WebMessage,
     compact_peer,
 )
 from .pending_offers import PendingOffers
-from .swarm import Peer, SwarmStore
+from .swarm import Peer, RemoteConnection, SwarmStore
 
 PEER_ID_TAKEN = "peer_id is in use by another connection"
 
@@ -119,6 +122,17 @@ class Tracker:
         outgoing += self._relay_offers(connection, message, now, rng)
         return outgoing
 
+    def taken_elsewhere(self, info_hash: bytes, peer_id: bytes) -> Outgoing:
+        """The shared store found `peer_id` held by a socket of another process: the claim of
+        this process's socket is dropped and refused, as it would have been had the other
+        been here."""
+        connection = self._connections.owner(peer_id)
+        if connection is None:
+            return []
+        if self._connections.leave(connection, info_hash, peer_id):
+            self.store.remove(info_hash, peer_id)
+        return [(connection, Failure("announce", PEER_ID_TAKEN, info_hash))]
+
     def _leave(self, connection: object, info_hash: bytes, peer_id: bytes) -> None:
         if self._connections.leave(connection, info_hash, peer_id):
             self.store.remove(info_hash, peer_id)
@@ -149,11 +163,41 @@ class Tracker:
         # One offer per target, each target a different peer (an RTCPeerConnection offer can
         # be answered by one peer only). Fewer targets than offers: the rest are dropped.
         for offer, target in zip(message.offers, targets, strict=False):
-            key = (info_hash, peer_id, offer.offer_id, target.peer_id)
-            self._offers.add(key, connection, target.connection, expires)
             relayed = RelayedOffer(info_hash, peer_id, offer.offer_id, offer.offer)
-            outgoing.append((target.connection, relayed))
+            recipient = target.connection
+            if type(recipient) is RemoteConnection:
+                # The process holding the target records the pending offer (relayed_in).
+                outgoing.append((recipient, RemoteOffer(target.peer_id, connection, relayed)))
+                continue
+            key = (info_hash, peer_id, offer.offer_id, target.peer_id)
+            self._offers.add(key, connection, recipient, expires)
+            outgoing.append((recipient, relayed))
         return outgoing
+
+    def offer_from_elsewhere(
+        self,
+        connection: object,
+        target: bytes,
+        sender: RemoteConnection,
+        offer: RelayedOffer,
+        now: float,
+    ) -> Outgoing:
+        """An offer another process relayed to `target`, a peer of this process on
+        `connection`: pending for its answer, then sent on; dropped if the peer left."""
+        if self._connections.owner(target) != connection:
+            return []
+        key = (offer.info_hash, offer.peer_id, offer.offer_id, target)
+        self._offers.add(key, sender, connection, now + self.config.offer_ttl)
+        return [(connection, offer)]
+
+    def answer_from_elsewhere(
+        self, connection: object, to_peer_id: bytes, answer: RelayedAnswer
+    ) -> Outgoing:
+        """An answer another process checked against its pending offer, for `to_peer_id`: sent
+        on only if that peer is still on `connection` (the offer's socket)."""
+        if self._connections.owner(to_peer_id) != connection:
+            return []
+        return [(connection, answer)]
 
     def _web_answer(self, connection: object, message: WebAnswer, now: float) -> Outgoing:
         info_hash = message.info_hash
@@ -164,10 +208,13 @@ class Tracker:
             raise LocalProtocolError(reason, info_hash)
         key = (info_hash, message.to_peer_id, message.offer_id, message.peer_id)
         sender = self._offers.take(connection, key, now)
+        relayed = RelayedAnswer(info_hash, message.peer_id, message.offer_id, message.answer)
+        if type(sender) is RemoteConnection:
+            # Its process checks that the offering peer is still on that socket.
+            return [(sender, RemoteAnswer(message.to_peer_id, relayed))]
         # The offering peer must still be on the socket the offer came from.
         if sender is None or self._connections.owner(message.to_peer_id) != sender:
             raise LocalProtocolError("no pending offer", info_hash)
-        relayed = RelayedAnswer(info_hash, message.peer_id, message.offer_id, message.answer)
         # The answerer gets no reply on success, as with the reference tracker.
         return [(sender, relayed)]
 

@@ -16,7 +16,7 @@ import sys
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 def server_command(host: str, port: int) -> list[str]:
@@ -41,6 +41,29 @@ def server_command(host: str, port: int) -> list[str]:
         # uvicorn would otherwise trust it from 127.0.0.1.
         "--no-proxy-headers",
     ]  # fmt: skip
+
+
+def shared_port_command(host: str, port: int) -> list[str]:
+    """One of several server processes on one port (instance/shared_port.py)."""
+    return [sys.executable, "-m", "instance.shared_port", *server_command(host, port)[3:]]
+
+
+NEEDS_REDIS = (
+    "serve --workers N with N > 1 needs PEERVEIL_REDIS_URL: each server process has its own "
+    "tracker, and without Redis each would hold only its share of every swarm and of every "
+    "address's budget"
+)
+
+
+def server_commands(workers: int, host: str, port: int) -> list[list[str]]:
+    """The server processes to run; refused (CommandError) for several without Redis."""
+    if workers < 1:
+        raise CommandError("--workers must be at least 1")
+    if workers == 1:
+        return [server_command(host, port)]
+    if not settings.REDIS_URL:
+        raise CommandError(NEEDS_REDIS)
+    return [shared_port_command(host, port) for _ in range(workers)]
 
 
 def worker_command() -> list[str]:
@@ -161,13 +184,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--no-worker", action="store_true", help="Run the server alone.")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=settings.WORKERS,
+            help="Server processes on the port (PEERVEIL_WORKERS); more than 1 needs Redis.",
+        )
 
-    def handle(self, *args, no_worker: bool, **options):
+    def handle(self, *args, no_worker: bool, workers: int, **options):
+        commands = server_commands(workers, settings.HOST, settings.PORT)
         # Each child leads its own process group, so stopping one also stops what it started
         # (Celery's pool and embedded beat).
-        server = subprocess.Popen(
-            server_command(settings.HOST, settings.PORT), start_new_session=True
-        )
+        servers = [subprocess.Popen(command, start_new_session=True) for command in commands]
         worker = None if no_worker else SupervisedWorker(worker_command())
         self.stdout.write(f"serving {settings.PUBLIC_URL} (Ctrl-C stops everything)")
         stopping = False
@@ -178,11 +206,23 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        # Only the server's end stops everything; the worker is restarted as often as it dies.
-        while not stopping and server.poll() is None:
+        # One server: its end stops everything. Several: one that dies is started again (its
+        # siblings serve meanwhile, and their tracker drops its peers, tracker.redis_link).
+        # The worker is restarted as often as it dies.
+        while not stopping:
+            ended = [(i, s) for i, s in enumerate(servers) if s.poll() is not None]
+            if ended and len(servers) == 1:
+                break
+            for i, server in ended:
+                logger.error(
+                    "serve: server process %d stopped (exit code %s): starting it again",
+                    i,
+                    server.returncode,
+                )
+                servers[i] = subprocess.Popen(commands[i], start_new_session=True)
             if worker is not None:
                 worker.tend(time.monotonic())
             time.sleep(0.2)
-        stop_processes([server, *([worker.process] if worker and worker.process else [])])
+        stop_processes([*servers, *([worker.process] if worker and worker.process else [])])
         if not stopping:
-            raise SystemExit(f"the server stopped: exit code {server.returncode}")
+            raise SystemExit(f"the server stopped: exit code {servers[0].returncode}")

@@ -1,0 +1,215 @@
+"""Two tracker processes' cores on shared swarms, without I/O: each core's SharedSwarmStore
+(tracker/redis_store.py) journals its own peers, and the test hands one process's journal to
+the other as its replica, as the Redis link does after a write and a refresh. The link itself,
+and Redis, are tested live (test_tracker_redis_live.py)."""
+
+import random
+
+import orjson
+
+from tracker.core import (
+    P2P_DISABLED,
+    GuardConfig,
+    Policy,
+    RemoteAnswer,
+    RemoteConnection,
+    RemoteOffer,
+    TrackerCore,
+    wire_id,
+)
+from tracker.redis_store import REMOVE_OWN, SharedSwarmStore
+
+VIDEO = bytes(range(100, 120))
+VIDEOS = [bytes([n]) * 20 for n in range(1, 30)]
+
+
+class Socket:
+    def __init__(self, number: int) -> None:
+        self.relay_id = number
+
+
+class Process:
+    def __init__(self, name: str, policy: Policy) -> None:
+        self.name = name
+        self.store = SharedSwarmStore(name)
+        self.core = TrackerCore(self.store, policy)
+        self.core.share_guard()
+        self.rng = random.Random(name)
+
+    def announce(self, socket, peer: bytes, offers: int = 0, now: float = 0.0, **fields):
+        message = {
+            "action": "announce",
+            "info_hash": wire_id(VIDEO),
+            "peer_id": wire_id(peer),
+            "numwant": offers,
+            "left": 10,
+            "event": "started",
+            "offers": [
+                {"offer": {"type": "offer", "sdp": "sdp"}, "offer_id": wire_id(bytes([n]) * 20)}
+                for n in range(offers)
+            ],
+        }
+        message.update(fields)
+        return self.core.receive_web(socket, None, orjson.dumps(message), now, self.rng).messages
+
+
+def own_peers(process: Process) -> dict:
+    """What Redis holds of this process's web peers after its journal was written."""
+    web = {}
+    for (info_hash, peer_id), change in process.store.take_journal()[0].items():
+        if change != REMOVE_OWN and info_hash == VIDEO:
+            web[peer_id] = (process.name, change.connection.relay_id, change.seeder)
+    return web
+
+
+def share(a: Process, b: Process, now: float = 0.0) -> None:
+    a_web, b_web = own_peers(a), own_peers(b)
+    b.store.replace_replica(VIDEO, a_web, {}, 0, now)
+    a.store.replace_replica(VIDEO, b_web, {}, 0, now)
+
+
+def two_processes(**guard) -> tuple[Process, Process]:
+    policy = Policy(guard=GuardConfig(**guard), p2p=dict.fromkeys([VIDEO, *VIDEOS], True))
+    return Process("aaaaaaaaaaaa", policy), Process("bbbbbbbbbbbb", policy)
+
+
+def pid(n: int) -> bytes:
+    return f"-WW0208-{n:012d}".encode()
+
+
+def test_a_scrape_on_either_process_counts_the_peers_of_both():
+    a, b = two_processes()
+    for n in range(4):
+        a.announce(Socket(n), pid(n))
+    for n in range(4, 10):
+        b.announce(Socket(n), pid(n))
+    share(a, b)
+    assert a.core.swarms.store.counts(VIDEO)[:2] == (0, 10)
+    assert b.core.swarms.store.counts(VIDEO)[:2] == (0, 10)
+
+
+def test_an_offer_for_a_peer_of_the_other_process_goes_there_and_its_answer_comes_back():
+    a, b = two_processes()
+    on_a, on_b = Socket(1), Socket(2)
+    a.announce(on_a, pid(1))
+    b.announce(on_b, pid(2))
+    share(a, b)
+    sent = a.announce(on_a, pid(1), offers=1)
+    (recipient, offer) = next((to, m) for to, m in sent if type(m) is RemoteOffer)
+    assert recipient == RemoteConnection("bbbbbbbbbbbb", 2)
+    assert offer.target == pid(2) and offer.sender is on_a
+    # Process B receives it for its socket and sends it on, pending for the answer.
+    delivered = b.core.offer_from_elsewhere(
+        on_b, offer.target, RemoteConnection("aaaaaaaaaaaa", 1), offer.offer, 0.0
+    )
+    assert delivered.messages == ((on_b, offer.offer),)
+    answer = {
+        "action": "announce",
+        "info_hash": wire_id(VIDEO),
+        "peer_id": wire_id(pid(2)),
+        "to_peer_id": wire_id(pid(1)),
+        "offer_id": wire_id(offer.offer.offer_id),
+        "answer": {"type": "answer", "sdp": "answer"},
+    }
+    back = b.core.receive_web(on_b, None, orjson.dumps(answer), 0.0, b.rng).messages
+    ((recipient, relayed),) = back
+    assert recipient == RemoteConnection("aaaaaaaaaaaa", 1) and type(relayed) is RemoteAnswer
+    # Process A checks the offering peer is still on that socket, and sends it on.
+    assert a.core.answer_from_elsewhere(on_a, relayed.to_peer_id, relayed.answer).messages == (
+        (on_a, relayed.answer),
+    )
+    # A second answer to the same offer has nothing pending any more.
+    again = b.core.receive_web(on_b, None, orjson.dumps(answer), 0.0, b.rng).messages
+    assert again[0][1].reason == "no pending offer"
+
+
+def test_an_answer_from_a_socket_the_offer_was_not_sent_to_is_refused():
+    a, b = two_processes()
+    on_a, on_b, stranger = Socket(1), Socket(2), Socket(3)
+    a.announce(on_a, pid(1))
+    b.announce(on_b, pid(2))
+    b.announce(stranger, pid(3))
+    answer = {
+        "action": "announce",
+        "info_hash": wire_id(VIDEO),
+        "peer_id": wire_id(pid(3)),
+        "to_peer_id": wire_id(pid(1)),
+        "offer_id": wire_id(b"\x00" * 20),
+        "answer": {"type": "answer", "sdp": "answer"},
+    }
+    refused = b.core.receive_web(stranger, None, orjson.dumps(answer), 0.0, b.rng).messages
+    assert refused[0][1].reason == "no pending offer"
+    # Nor can a socket answer as a peer of the other process.
+    answer["peer_id"] = wire_id(pid(1))
+    refused = b.core.receive_web(stranger, None, orjson.dumps(answer), 0.0, b.rng).messages
+    assert refused[0][1].reason == "unknown peer_id"
+
+
+def test_a_peer_of_the_other_process_can_be_neither_taken_nor_stopped():
+    a, b = two_processes()
+    victim, thief = Socket(1), Socket(2)
+    a.announce(victim, pid(1))
+    share(a, b)
+    refused = b.announce(thief, pid(1))
+    assert refused[0][1].reason == "peer_id is in use by another connection"
+    refused = b.announce(thief, pid(1), event="stopped")
+    assert refused[0][1].reason == "peer_id is in use by another connection"
+    assert b.core.swarms.store.counts(VIDEO)[:2] == (0, 1)
+
+
+def test_a_claim_redis_finds_taken_is_withdrawn_and_refused():
+    # Two sockets claimed one peer_id on two processes before either saw the other's: the
+    # write script keeps the first, and the second process is told (taken_elsewhere).
+    a, _ = two_processes()
+    late = Socket(7)
+    a.announce(late, pid(7))
+    result = a.core.taken_elsewhere(VIDEO, pid(7))
+    assert result.messages[0][0] is late
+    assert result.messages[0][1].reason == "peer_id is in use by another connection"
+    assert a.core.swarms.store.counts(VIDEO)[:2] == (0, 0)
+
+
+def test_the_replica_drops_peers_the_other_process_no_longer_has():
+    a, b = two_processes()
+    for n in range(3):
+        a.announce(Socket(n), pid(n))
+    share(a, b)
+    assert b.core.swarms.store.counts(VIDEO)[:2] == (0, 3)
+    b.store.replace_replica(VIDEO, {}, {}, 0, 1.0)  # a died: its peers are gone from Redis
+    assert b.core.swarms.store.counts(VIDEO)[:2] == (0, 0)
+    assert b.store.sample_web(VIDEO, 5, random.Random(1), exclude=b"") == []
+
+
+def test_a_crawler_split_over_two_processes_is_blocked_after_as_many_refusals_as_on_one():
+    def refusals_until_blocked(processes, key):
+        for n, info_hash in enumerate(VIDEOS):
+            process = processes[n % len(processes)]
+            scrape = orjson.dumps({"action": "scrape", "info_hash": wire_id(info_hash)})
+            socket = Socket(100 + n)
+            meter, _ = process.core.open_socket(key, 0.0)
+            messages = process.core.receive_web(socket, meter, scrape, 0.0, process.rng).messages
+            process.core.disconnect(socket, meter, 0.0)
+            # The other processes count it too (the link's broadcast).
+            events = process.core.guard_events()
+            for other in processes:
+                if other is not process:
+                    other.core.replay_guard(events, 0.0)
+            reason = messages[0][1].reason if hasattr(messages[0][1], "reason") else None
+            if reason and reason.startswith("blocked"):
+                return n
+        return None
+
+    alone = refusals_until_blocked(list(two_processes())[:1], "198.51.100.7")
+    split = refusals_until_blocked(list(two_processes()), "198.51.100.7")
+    assert alone is not None and split == alone
+
+
+def test_p2p_switched_off_empties_the_replica_and_is_written_to_redis_as_a_drop():
+    a, b = two_processes()
+    a.announce(Socket(1), pid(1))
+    share(a, b)
+    b.core.switch({VIDEO: False})
+    assert b.core.swarms.store.counts(VIDEO)[:2] == (0, 0)
+    assert VIDEO in b.store.take_journal()[1]
+    refused = b.announce(Socket(2), pid(2))
+    assert refused[0][1].reason == P2P_DISABLED

@@ -1,0 +1,61 @@
+"""The spy guard of several tracker processes: each counts the others' requests too.
+
+A source whose requests land on two processes must meet one budget, not one per process. Each
+process's guard records the requests it counts (Guard.shared), the shell passes them to the
+others (named by the keyed hash of their source, never the address), and each replays them on
+its own guard: the same inputs, so the same counts and, from the same number of refused
+requests on, the same block, wherever the requests landed. Only the process that received a
+request answers it and rings its alarms; a replayed request that starts a block closes that
+source's sockets here too.
+
+Shared: the videos asked about (the video limit and its breaches), HTTP requests and HTTP
+announces per video. Per process: socket counts and message rates (a socket's messages stay on
+its process, and the socket limit is checked before the upgrade).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from .guard import Guard
+
+Event = tuple[str, str, tuple]  # (source key, kind, arguments)
+
+
+def take_events(guard: Guard) -> list[Event]:
+    events, guard.shared = guard.shared or [], []
+    return events
+
+
+def replay(
+    guard: Guard, events: Iterable[Event], known: Callable[[bytes], bool], now: float
+) -> list[str]:
+    """Count requests another process counted; returns the sources this blocked."""
+    journal, guard.shared = guard.shared, None  # a replayed request is not shared again
+    blocked = []
+    try:
+        for key, kind, args in events:
+            source = guard.source(key, now)
+            if kind == "v":
+                verdict = guard.request_videos(source, args, known, now)
+            elif kind == "r":
+                verdict = guard.http_request(source, now)
+            elif kind == "a":
+                verdict = guard.http_announce(source, args[0], now)
+            else:
+                continue
+            if verdict is not None and verdict.new_block:
+                blocked.append(key)
+    finally:
+        guard.shared = journal
+    return blocked
+
+
+def adopt(guard: Guard, stand_in: str, key: str) -> None:
+    """Requests of `key` replayed before this process saw it were counted under `stand_in`
+    (its hash, all the others send): from now on they count under `key`."""
+    sources = guard._sources
+    source = sources.pop(stand_in, None)
+    if source is not None and key not in sources:
+        source.key = key
+        sources[key] = source

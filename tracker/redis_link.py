@@ -1,0 +1,363 @@
+"""A tracker process's link to the Redis its sibling processes share: all the I/O of sharing.
+
+Three tasks, none on the message path (the core answers from memory, tracker/redis_store.py):
+  writer    every FLUSH_SECONDS, or at once when a relayed message waits: the store's journal
+            (one script call per swarm) and the messages for other processes, in one pipeline;
+  refresher every REFRESH_SECONDS: this process's heartbeat, then the replica of the swarms in
+            use here (expired peers and dead processes' peers removed on the way);
+  listener  pub/sub: offers and answers for this process's sockets, and P2P switches and policy
+            changes made anywhere.
+Offers and answers go over raw pub/sub, a channel per process (bench/relay_bench.py measured
+Channels' RedisPubSubChannelLayer against it). A target in this process never comes here.
+
+Redis unreachable: nothing waits for it. Announces are served from this process's own peers
+(the replica is dropped, its peers may be gone), relayed messages for other processes are
+dropped (their senders' next announce offers again), and the journal is written again in full
+when Redis answers (a restarted Redis is refilled at once, not only by the next announces).
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, RedisError
+
+from tracker import redis_scripts
+from tracker.core import RemoteAnswer, RemoteConnection, RemoteOffer
+from tracker.redis_store import REMOVE_ANY, REMOVE_OWN, SharedSwarmStore
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.05
+REFRESH_SECONDS = 0.5
+HEARTBEAT_SECONDS = REFRESH_SECONDS
+# A process silent this long is dead: the others drop its peers at their next refresh, well
+# within one sweep (tracker.service.SWEEP_SECONDS).
+DEAD_AFTER_SECONDS = 5.0
+# Redis calls give up after this: a stalled Redis must not stall the tasks for long.
+REDIS_TIMEOUT_SECONDS = 2.0
+RETRY_SECONDS = 0.5
+_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def namespace(secret_key: str) -> str:
+    """The key prefix of one instance: its processes share a secret key, and two instances on
+    one Redis (tests, staging) never see each other's swarms."""
+    digest = hmac.new(secret_key.encode(), b"peerveil tracker redis", hashlib.sha256)
+    return f"pv:{digest.hexdigest()[:10]}"
+
+
+def new_process_id() -> str:
+    return os.urandom(redis_scripts.PROCESS_CHARS // 2).hex()
+
+
+def swarm_keys(prefix: str, info_hash: bytes) -> list[str]:
+    tag = f"{prefix}:{{{info_hash.hex()}}}"
+    return [f"{tag}:w", f"{tag}:wx", f"{tag}:h", f"{tag}:hx", f"{tag}:d"]
+
+
+def persists(config: dict) -> bool:
+    """Whether a Redis with this CONFIG writes its data to disk (RDB snapshots or AOF)."""
+    return bool(config.get("save", "").strip()) or config.get("appendonly", "no") == "yes"
+
+
+async def redis_persists(client) -> bool:
+    """Asked at every (re)connection; a Redis that will not say (CONFIG renamed or refused, as
+    managed services do) is taken to persist."""
+    try:
+        config = await client.config_get("save")
+        config.update(await client.config_get("appendonly"))
+    except RedisError:
+        return True
+    return persists(config)
+
+
+def publish_sync(url: str, secret_key: str, message: dict) -> None:
+    """Publish to every tracker process from outside the event loop (a P2P switch committed
+    in a view or a management command). Best effort: the policy version is the safety net."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_SECONDS)
+        with contextlib.closing(client):
+            client.publish(f"{namespace(secret_key)}:all", orjson.dumps(message))
+    except RedisError as error:
+        log.warning("telling the tracker processes failed: %s", type(error).__name__)
+
+
+class RedisLink:
+    def __init__(self, service, url: str, prefix: str, store: SharedSwarmStore) -> None:
+        self.service = service
+        self.url = url
+        self.prefix = prefix
+        self.store = store
+        self.process = store.process
+        self.broadcast = f"{prefix}:all"
+        self.outbox: list[tuple[str, bytes]] = []
+        self.wake = asyncio.Event()
+        self.client = None
+        self.listening = None
+        self.shas: dict[str, str] = {}
+        self.up = False
+        self.dead: list[str] = []
+        self.last_heartbeat = 0.0
+        self.tasks: list[asyncio.Task] = []
+
+    def channel(self, process: str) -> str:
+        return f"{self.prefix}:p:{process}"
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        self.client = aioredis.Redis.from_url(
+            self.url,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        )
+        # Pub/sub waits for messages as long as there are none: no read timeout there, and a
+        # ping every second finds a dead connection.
+        self.listening = aioredis.Redis.from_url(
+            self.url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, health_check_interval=1
+        )
+        loop = asyncio.get_running_loop()
+        self.tasks = [
+            loop.create_task(self._forever(self.flush, FLUSH_SECONDS, wakeable=True)),
+            loop.create_task(self._forever(self.refresh, REFRESH_SECONDS)),
+            loop.create_task(self._listen_forever()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if self.client is not None:
+            with contextlib.suppress(*_FAILURES):
+                await self.client.zrem(f"{self.prefix}:procs", self.process)
+            await self.client.aclose()
+            await self.listening.aclose()
+
+    async def _forever(self, step, period: float, wakeable: bool = False) -> None:
+        while True:
+            if wakeable:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), period)
+                self.wake.clear()
+            else:
+                await asyncio.sleep(period)
+            try:
+                await step()
+            except _FAILURES as error:
+                self._down(error)
+            except Exception as error:  # noqa: BLE001 - one bad step must not end the task
+                log.error("the tracker's Redis link failed: %s", type(error).__name__)
+
+    async def _connected(self) -> None:
+        """Scripts loaded and persistence checked: at start and after every outage (a
+        restarted Redis has neither the scripts nor, perhaps, the same settings)."""
+        if self.up:
+            return
+        client = self.client
+        for name in ("WRITE", "VIEW", "HEARTBEAT"):
+            self.shas[name] = await client.script_load(getattr(redis_scripts, name))
+        share = not await redis_persists(client)
+        if share != self.store.share_http:
+            log.warning(
+                "Redis %s: HTTP peers are %s",
+                "does not persist" if share else "persists to disk",
+                "shared" if share else "kept per process (no address on a disk)",
+            )
+        self.store.share_http = share
+        self.store.resync()
+        self.up = True
+        log.warning("the tracker shares its swarms through Redis (process %s)", self.process)
+
+    def _down(self, error: Exception) -> None:
+        if self.up:
+            log.error("Redis unreachable (%s): serving this process's peers", type(error).__name__)
+        self.up = False
+        self.outbox.clear()
+        self.store.forget_replica()
+
+    def _evalsha(self, pipe, name: str, keys: list[str], args: list) -> None:
+        pipe.evalsha(self.shas[name], len(keys), *keys, *args)
+
+    async def _execute(self, pipe) -> list:
+        results = await pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, NoScriptError):
+                self.up = False  # Redis restarted between two calls: load them again
+                raise result
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    # Writer
+
+    def relay(self, recipient: RemoteConnection, message) -> None:
+        """Queue an offer or answer for a socket of another process (called by carry_out)."""
+        if not self.up:
+            return
+        if type(message) is RemoteOffer:
+            offer = message.offer
+            payload = {
+                "k": "o",
+                "to": recipient.connection,
+                "t": message.target.decode("latin-1"),
+                "f": [self.process, message.sender.relay_id],
+                "h": offer.info_hash.decode("latin-1"),
+                "p": offer.peer_id.decode("latin-1"),
+                "i": offer.offer_id.decode("latin-1"),
+                "s": offer.offer,
+            }
+        elif type(message) is RemoteAnswer:
+            answer = message.answer
+            payload = {
+                "k": "a",
+                "to": recipient.connection,
+                "t": message.to_peer_id.decode("latin-1"),
+                "h": answer.info_hash.decode("latin-1"),
+                "p": answer.peer_id.decode("latin-1"),
+                "i": answer.offer_id.decode("latin-1"),
+                "s": answer.answer,
+            }
+        else:
+            return
+        self.outbox.append((self.channel(recipient.process), orjson.dumps(payload)))
+        self.wake.set()
+
+    def publish(self, message: dict) -> None:
+        """To every process, this one included (the writer sends it)."""
+        self.outbox.append((self.broadcast, orjson.dumps(message)))
+        self.wake.set()
+
+    async def flush(self) -> None:
+        await self._connected()
+        store = self.store
+        events = self.service.guard_events()
+        if events:
+            self.publish({"k": "g", "f": self.process, "e": events})
+        outbox, self.outbox = self.outbox, []
+        with self.service.lock:  # a switch empties swarms from a thread
+            journal, dropped, completed = store.take_journal()
+        if not (outbox or journal or dropped or completed):
+            return
+        ops: dict[bytes, list] = {}
+        for (info_hash, peer_id), change in journal.items():
+            ops.setdefault(info_hash, []).extend(self._op(peer_id, change))
+        for info_hash, count in completed.items():
+            ops.setdefault(info_hash, []).extend(("dn", b"", count))
+        for info_hash in dropped:
+            ops.setdefault(info_hash, []).extend(("dr", b"", b""))
+        web_ttl, http_ttl = self._ttls()
+        swarms = list(ops)
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for channel, payload in outbox:
+                    pipe.publish(channel, payload)
+                for info_hash in swarms:
+                    args = [self.process, web_ttl, http_ttl, *ops[info_hash]]
+                    self._evalsha(pipe, "WRITE", swarm_keys(self.prefix, info_hash), args)
+                results = await self._execute(pipe)
+        except _FAILURES:
+            # Kept for the next attempt (removals included); messages for other processes
+            # are dropped, their senders offer again at their next announce.
+            with self.service.lock:
+                store.restore_journal(journal, dropped, completed)
+            raise
+        for info_hash, taken in zip(swarms, results[len(outbox) :], strict=True):
+            for peer_id in taken:
+                await self.service.taken_elsewhere(info_hash, peer_id)
+
+    def _op(self, peer_id: bytes, change) -> tuple:
+        if change == REMOVE_OWN:
+            return ("ro", peer_id, b"")
+        if change == REMOVE_ANY:
+            return ("ra", peer_id, b"")
+        seeder = b"1" if change.seeder else b"0"
+        process = self.process.encode()
+        if change.is_web:
+            number = str(self.store.connection_number(change)).encode()
+            return ("pw", peer_id, process + seeder + number)
+        return ("ph", peer_id, process + seeder + change.compact)
+
+    def _ttls(self) -> tuple[int, int]:
+        # A web peer lives as long as its socket announces; an HTTP peer's address two
+        # intervals (the core's peer_ttl) after its last announce, here as in the core.
+        ttl = int(1000 * self.service.core.config.peer_ttl)
+        return ttl, ttl
+
+    # Refresher
+
+    async def refresh(self) -> None:
+        await self._connected()
+        now = self.service.now()
+        web_ttl, _ = self._ttls()
+        procs = f"{self.prefix}:procs"
+        dead_after = int(1000 * DEAD_AFTER_SECONDS)
+        if self.last_heartbeat and now - self.last_heartbeat > DEAD_AFTER_SECONDS:
+            # Silent long enough for the others to take this process for dead: its peers
+            # may have been removed as ghosts.
+            self.store.resync()
+        self.dead = [
+            process.decode()
+            for process in await self.client.evalsha(
+                self.shas["HEARTBEAT"], 1, procs, self.process, dead_after, max(web_ttl, dead_after)
+            )
+        ]
+        self.last_heartbeat = now
+        swarms = self.store.swarms_in_use(now, now - self.service.core.config.announce_interval)
+        if not swarms:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for info_hash in swarms:
+                keys = swarm_keys(self.prefix, info_hash)
+                self._evalsha(pipe, "VIEW", keys, self.dead)
+            results = await self._execute(pipe)
+        now = self.service.now()
+        with self.service.lock:
+            for info_hash, (web, http, downloaded) in zip(swarms, results, strict=True):
+                self.store.replace_replica(
+                    info_hash, _web_peers(web), _http_peers(http), int(downloaded), now
+                )
+
+    # Listener
+
+    async def _listen_forever(self) -> None:
+        while True:
+            try:
+                pubsub = self.listening.pubsub()
+                await pubsub.subscribe(self.channel(self.process), self.broadcast)
+                async for message in pubsub.listen():
+                    if message["type"] == "message":
+                        await self.service.from_elsewhere(orjson.loads(message["data"]))
+            except _FAILURES:
+                pass  # the writer and the refresher see an outage too, and say so
+            except Exception as error:  # noqa: BLE001 - the listener must go on
+                log.error("the tracker's Redis listener failed: %s", type(error).__name__)
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+            await asyncio.sleep(RETRY_SECONDS)
+
+
+def _pairs(flat: list) -> list[tuple[bytes, bytes]]:
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _web_peers(flat: list) -> dict[bytes, tuple[str, int, bool]]:
+    cut = redis_scripts.PROCESS_CHARS
+    return {
+        peer_id: (value[:cut].decode(), int(value[cut + 1 :]), value[cut : cut + 1] == b"1")
+        for peer_id, value in _pairs(flat)
+    }
+
+
+def _http_peers(flat: list) -> dict[bytes, tuple[str, bytes, bool]]:
+    cut = redis_scripts.PROCESS_CHARS
+    return {
+        peer_id: (value[:cut].decode(), value[cut + 1 :], value[cut : cut + 1] == b"1")
+        for peer_id, value in _pairs(flat)
+    }

@@ -1,0 +1,123 @@
+"""The Lua scripts through which tracker processes keep their shared swarms in Redis.
+
+One swarm's keys share the hash tag of its infohash (`{<hex>}`), so that a Redis Cluster, or a
+client sharding by infohash, keeps them on one node and each script touches one node only:
+  w   web peers: peer_id -> process (12 chars), seeder (1), socket number (digits); no address
+  wx  web peers' expiry (Redis time, ms)
+  h   HTTP peers: peer_id -> process (12), seeder (1), compact address (6 or 18 bytes)
+  hx  HTTP peers' expiry
+  d   completed downloads (a scrape's `downloaded`)
+w, wx, h and hx also expire as keys two intervals after their last write: what nobody refreshes
+vanishes even if every process died. Times are Redis's own (TIME), so machines' clocks never
+meet. Redis runs Lua 5.1: no goto.
+"""
+
+PROCESS_CHARS = 12
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: w wx h hx d. ARGV: process, web ttl ms, http ttl ms, then (op, peer_id, value) triples:
+# pw put web, ph put http, ro remove own (only if this process wrote it), ra remove any,
+# dn add downloads, dr drop the swarm. Returns the peer_ids refused because a live socket of
+# another process holds them.
+WRITE = (
+    _NOW
+    + """
+local process, web_ttl, http_ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local taken, web, http = {}, false, false
+for i = 4, #ARGV, 3 do
+  local op, peer, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if op == 'pw' then
+    local old = redis.call('HGET', KEYS[1], peer)
+    local held = false
+    if old and string.sub(old, 1, 12) ~= process then
+      local expires = redis.call('ZSCORE', KEYS[2], peer)
+      held = expires and tonumber(expires) > now
+    end
+    if held then
+      taken[#taken + 1] = peer
+    else
+      redis.call('HSET', KEYS[1], peer, value)
+      redis.call('ZADD', KEYS[2], now + web_ttl, peer)
+      web = true
+    end
+  elseif op == 'ph' then
+    redis.call('HSET', KEYS[3], peer, value)
+    redis.call('ZADD', KEYS[4], now + http_ttl, peer)
+    http = true
+  elseif op == 'ro' then
+    for _, pair in ipairs({{KEYS[1], KEYS[2]}, {KEYS[3], KEYS[4]}}) do
+      local old = redis.call('HGET', pair[1], peer)
+      if old and string.sub(old, 1, 12) == process then
+        redis.call('HDEL', pair[1], peer)
+        redis.call('ZREM', pair[2], peer)
+      end
+    end
+  elseif op == 'ra' then
+    redis.call('HDEL', KEYS[3], peer)
+    redis.call('ZREM', KEYS[4], peer)
+  elseif op == 'dn' then
+    redis.call('INCRBY', KEYS[5], tonumber(value))
+  elseif op == 'dr' then
+    redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+  end
+end
+if web then
+  redis.call('PEXPIRE', KEYS[1], web_ttl)
+  redis.call('PEXPIRE', KEYS[2], web_ttl)
+end
+if http then
+  redis.call('PEXPIRE', KEYS[3], http_ttl)
+  redis.call('PEXPIRE', KEYS[4], http_ttl)
+end
+return taken
+"""
+)
+
+# KEYS: w wx h hx d. ARGV: processes declared dead. Expired peers go first (ZRANGEBYSCORE on
+# the expiry set: no scan of the swarm), then a dead process's web peers; returns
+# {web fields and values, http fields and values, downloads}.
+VIEW = (
+    _NOW
+    + """
+local function expire(hash, zset)
+  local stale = redis.call('ZRANGEBYSCORE', zset, '-inf', now)
+  for i = 1, #stale, 1000 do
+    redis.call('HDEL', hash, unpack(stale, i, math.min(i + 999, #stale)))
+  end
+  if #stale > 0 then redis.call('ZREMRANGEBYSCORE', zset, '-inf', now) end
+end
+expire(KEYS[1], KEYS[2])
+expire(KEYS[3], KEYS[4])
+local web = redis.call('HGETALL', KEYS[1])
+if #ARGV > 0 then
+  local dead, kept = {}, {}
+  for i = 1, #ARGV do dead[ARGV[i]] = true end
+  for i = 1, #web, 2 do
+    if dead[string.sub(web[i + 1], 1, 12)] then
+      redis.call('HDEL', KEYS[1], web[i])
+      redis.call('ZREM', KEYS[2], web[i])
+    else
+      kept[#kept + 1] = web[i]
+      kept[#kept + 1] = web[i + 1]
+    end
+  end
+  web = kept
+end
+return {web, redis.call('HGETALL', KEYS[3]), redis.call('GET', KEYS[5]) or '0'}
+"""
+)
+
+# KEYS: the processes' heartbeat set. ARGV: process, dead after ms, forgotten after ms.
+# Returns the processes silent for longer than `dead after` (their peers are ghosts).
+HEARTBEAT = (
+    _NOW
+    + """
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+"""
+)

@@ -1,0 +1,214 @@
+"""The swarm store of a tracker process that shares its swarms with others through Redis.
+
+The core calls a store synchronously on every message, and a Redis round trip per call would
+put the network, and Redis's health, on the path of every announce. So this store does no I/O:
+it answers from memory, from this process's own peers plus a replica of the other processes'
+peers, and keeps a journal of its own changes. The process's Redis link (tracker/redis_link.py)
+writes the journal to Redis and refreshes the replica of the swarms in use, a few times a
+second, off the message path. What the core decides from it (counts, samples, whether a
+peer_id is taken) is therefore as fresh as the last refresh (REFRESH_SECONDS).
+
+A web peer of another process appears with a RemoteConnection (its process, its socket's
+number there) and never with an address. An HTTP peer's compact address is shared only when
+`share_http` (Redis does not persist to disk, see redis_link.persists()); otherwise HTTP peers
+stay in the process that saw them.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+
+from tracker.core import InMemorySwarmStore, KindCounts, Peer, RemoteConnection
+
+PeerKey = tuple[bytes, bytes]  # (info_hash, peer_id)
+
+# What the journal holds for a peer: the Peer to write, or one of these removals.
+REMOVE_OWN = "own"  # remove it from Redis only if this process wrote it last
+REMOVE_ANY = "any"  # remove it whoever wrote it (another process's HTTP peer that stopped)
+
+
+class SharedSwarmStore:
+    def __init__(self, process: str, share_http: bool = False) -> None:
+        self.process = process
+        self.share_http = share_http
+        self.view = InMemorySwarmStore()  # own peers and the replica, for O(k) sampling
+        self.remote: dict[bytes, set[bytes]] = {}  # swarm -> peer_ids of the replica
+        self.journal: dict[PeerKey, Peer | str] = {}
+        self.dropped: set[bytes] = set()  # swarms to empty in Redis (P2P switched off)
+        self.completed: dict[bytes, int] = {}  # downloads not written yet
+        self.downloaded: dict[bytes, int] = {}  # downloads as Redis counted them
+        self.used: dict[bytes, float] = {}  # swarm -> last time this process used it
+        self.clock = 0.0  # the time of the link's last refresh, for swarms only scraped
+
+    def connection_number(self, peer: Peer) -> int:
+        # The service numbers its sockets (relay_id); other processes address them by it.
+        return peer.connection.relay_id
+
+    # SwarmStore
+
+    def get(self, info_hash: bytes, peer_id: bytes) -> Peer | None:
+        return self.view.get(info_hash, peer_id)
+
+    def put(self, info_hash: bytes, peer: Peer) -> None:
+        key = (info_hash, peer.peer_id)
+        self._unmark(info_hash, peer.peer_id)
+        self.view.put(info_hash, peer)
+        self.used[info_hash] = peer.last_seen
+        if peer.is_web or self.share_http:
+            self.journal[key] = peer
+
+    def remove(self, info_hash: bytes, peer_id: bytes) -> Peer | None:
+        peer = self.view.remove(info_hash, peer_id)
+        if peer is not None:
+            key = (info_hash, peer_id)
+            if self._unmark(info_hash, peer_id):
+                self.journal[key] = REMOVE_ANY
+            elif peer.is_web or self.share_http:
+                self.journal[key] = REMOVE_OWN
+        return peer
+
+    def counts(self, info_hash: bytes) -> tuple[int, int, int]:
+        self.used[info_hash] = self.clock
+        complete, incomplete, _ = self.view.counts(info_hash)
+        downloaded = self.downloaded.get(info_hash, 0) + self.completed.get(info_hash, 0)
+        return complete, incomplete, downloaded
+
+    def count_by_kind(self, info_hash: bytes) -> KindCounts:
+        return self.view.count_by_kind(info_hash)
+
+    def http_peers_from(self, info_hash: bytes, source: str) -> list[Peer]:
+        # Only this process's peers carry their source (the replica has none: a source is an
+        # address), so the per-address cap holds per process.
+        return self.view.http_peers_from(info_hash, source)
+
+    def record_completed(self, info_hash: bytes) -> None:
+        self.completed[info_hash] = self.completed.get(info_hash, 0) + 1
+
+    def sample_web(
+        self, info_hash: bytes, k: int, rng: random.Random, exclude: bytes
+    ) -> list[Peer]:
+        return self.view.sample_web(info_hash, k, rng, exclude)
+
+    def sample_http(
+        self, info_hash: bytes, k: int, rng: random.Random, exclude: bytes
+    ) -> list[Peer]:
+        return self.view.sample_http(info_hash, k, rng, exclude)
+
+    def expire(self, now: float, ttl: float) -> list[tuple[bytes, Peer]]:
+        expired = self.view.expire(now, ttl)
+        for info_hash, peer in expired:
+            key = (info_hash, peer.peer_id)
+            if self._unmark(info_hash, peer.peer_id):
+                pass  # the replica of a swarm no longer refreshed: its owner keeps it in Redis
+            elif peer.is_web or self.share_http:
+                self.journal[key] = REMOVE_OWN
+        return expired
+
+    def drop_swarm(self, info_hash: bytes) -> list[Peer]:
+        dropped = self.view.drop_swarm(info_hash)
+        self.remote.pop(info_hash, None)
+        for key in [key for key in self.journal if key[0] == info_hash]:
+            del self.journal[key]
+        self.dropped.add(info_hash)
+        return dropped
+
+    def info_hashes(self) -> list[bytes]:
+        return self.view.info_hashes()
+
+    def _unmark(self, info_hash: bytes, peer_id: bytes) -> bool:
+        """Whether the peer was of the replica (it is not any more)."""
+        replica = self.remote.get(info_hash)
+        if replica is None or peer_id not in replica:
+            return False
+        replica.discard(peer_id)
+        if not replica:
+            del self.remote[info_hash]
+        return True
+
+    # What the Redis link calls
+
+    def take_journal(self) -> tuple[dict[PeerKey, Peer | str], set[bytes], dict[bytes, int]]:
+        """The changes to write, forgotten here (the link writes them again after an outage
+        through resync())."""
+        journal, dropped, completed = self.journal, self.dropped, self.completed
+        self.journal, self.dropped, self.completed = {}, set(), {}
+        for info_hash, count in completed.items():
+            self.downloaded[info_hash] = self.downloaded.get(info_hash, 0) + count
+        return journal, dropped, completed
+
+    def restore_journal(
+        self, journal: dict[PeerKey, Peer | str], dropped: set[bytes], completed: dict[bytes, int]
+    ) -> None:
+        """Changes take_journal() gave out that did not reach Redis: due again, under any
+        newer change to the same peer."""
+        for key, change in journal.items():
+            self.journal.setdefault(key, change)
+        self.dropped |= dropped
+        for info_hash, count in completed.items():
+            self.completed[info_hash] = self.completed.get(info_hash, 0) + count
+            self.downloaded[info_hash] -= count
+
+    def resync(self) -> None:
+        """Journal every own peer again: Redis lost its data (a restart) or missed writes."""
+        view = self.view
+        for info_hash in view.info_hashes():
+            replica = self.remote.get(info_hash, ())
+            for peer in view.peers(info_hash):
+                if peer.peer_id not in replica and (peer.is_web or self.share_http):
+                    self.journal.setdefault((info_hash, peer.peer_id), peer)
+
+    def swarms_in_use(self, now: float, since: float) -> list[bytes]:
+        """Swarms with peers here, or used since then: the ones whose replica is refreshed."""
+        self.clock = now
+        stale = [h for h, at in self.used.items() if at < since]
+        for info_hash in stale:
+            del self.used[info_hash]
+        return list(set(self.view.info_hashes()) | set(self.used))
+
+    def use(self, info_hash: bytes, now: float) -> None:
+        self.used[info_hash] = now
+
+    def replace_replica(
+        self,
+        info_hash: bytes,
+        web: dict[bytes, tuple[str, int, bool]],
+        http: dict[bytes, tuple[str, bytes, bool]],
+        downloaded: int,
+        now: float,
+    ) -> None:
+        """The other processes' peers of one swarm as Redis holds them now: web peers by
+        peer_id (process, socket number, seeder), HTTP peers (process that wrote it, compact
+        address, seeder)."""
+        self.downloaded[info_hash] = downloaded
+        view = self.view
+        before = self.remote.pop(info_hash, set())
+        fresh: set[bytes] = set()
+        for peer_id, (process, number, seeder) in web.items():
+            if process == self.process or (peer_id not in before and view.get(info_hash, peer_id)):
+                continue  # own peers are known here first-hand
+            fresh.add(peer_id)
+            connection = RemoteConnection(process, number)
+            view.put(info_hash, Peer(peer_id, connection, None, None, 0 if seeder else 1, now))
+        for peer_id, (process, compact, seeder) in http.items():
+            if process == self.process or (peer_id not in before and view.get(info_hash, peer_id)):
+                continue
+            fresh.add(peer_id)
+            ip, port = unpack_compact(compact)
+            view.put(info_hash, Peer(peer_id, None, ip, port, 0 if seeder else 1, now, compact))
+        for peer_id in before - fresh:
+            view.remove(info_hash, peer_id)
+        if fresh:
+            self.remote[info_hash] = fresh
+
+    def forget_replica(self) -> None:
+        """Serve from own peers only (Redis unreachable: the others' peers may be gone)."""
+        for info_hash, replica in self.remote.items():
+            for peer_id in replica:
+                self.view.remove(info_hash, peer_id)
+        self.remote = {}
+
+
+def unpack_compact(compact: bytes) -> tuple[str, int]:
+    family = socket.AF_INET if len(compact) == 6 else socket.AF_INET6
+    return socket.inet_ntop(family, compact[:-2]), int.from_bytes(compact[-2:], "big")
