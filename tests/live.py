@@ -19,6 +19,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
 @dataclass
 class LiveInstance:
     data_dir: Path
@@ -44,6 +50,9 @@ class LiveInstance:
             PEERVEIL_PUBLIC_URL=self.url,
             PEERVEIL_ADMIN_PASSWORD="live-admin-password",
             PEERVEIL_TRACKER_TEST_PAGE="1",
+            # No STUN server unless a test asks for one (free_udp_port()): instances running
+            # at once would all want UDP 3478, and the loopback tests need none.
+            PEERVEIL_STUN_PORT="0",
             DJANGO_SETTINGS_MODULE="instance.settings",
         )
         env.update(self.settings)
