@@ -118,8 +118,9 @@ def turnserver_command(binary: str, host: str, port: int, pid_file: Path) -> lis
         "--no-tcp", "--no-tls", "--no-dtls",  # browsers ask stun: URLs over UDP
         "--no-cli",  # no telnet console on 5766
         "--no-software-attribute",  # the answer does not name the server's version
-        # Its log goes to our output (serve's), nowhere else: no file under /var/log. Without
-        # --log-binding it never logs a binding request, so never a viewer's address.
+        # Its log goes to our output (serve's), nowhere else: no file under /var/log. Never
+        # --log-binding nor -v (--verbose): measured, -v logs "New UDP endpoint: ... remote
+        # addr <the viewer's address>" for every client. Without them, no address is logged.
         "--log-file", "stdout", "--simple-log",
         # In memory: otherwise coturn creates /var/lib/turn/turndb even for STUN alone.
         "--userdb", ":memory:",
