@@ -63,6 +63,8 @@ class Home:
 @dataclass
 class NatTopology:
     homes_count: int = 2
+    # The instance's upstream bandwidth (tc rate, e.g. "4mbit"), or None for the veth's speed.
+    server_uplink: str | None = None
     prefix: str = field(default_factory=lambda: f"pv{uuid.uuid4().hex[:5]}")
     homes: list[Home] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
@@ -94,6 +96,11 @@ class NatTopology:
         sh("ip", "-n", public, "link", "add", bridge, "type", "bridge")
         sh("ip", "-n", public, "addr", "add", f"{PUBLIC_SERVER}/24", "dev", bridge)
         sh("ip", "-n", public, "link", "set", bridge, "up")
+        if self.server_uplink:
+            # Only what the instance sends leaves through the bridge's own device; traffic
+            # between the homes crosses the bridge's ports and is not limited.
+            sh("ip", "netns", "exec", public, "tc", "qdisc", "add", "dev", bridge, "root", "tbf",
+               "rate", self.server_uplink, "burst", "32kbit", "latency", "400ms")  # fmt: skip
         for number in range(1, self.homes_count + 1):
             self.homes.append(self.add_home(number, bridge))
 

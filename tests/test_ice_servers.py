@@ -3,7 +3,10 @@ STUN server), the admin's choice (environment or panel), and what the pages say 
 
 import html
 import io
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from django.core.management import call_command
@@ -11,7 +14,7 @@ from django.core.management import call_command
 from adminpanel.models import AuditEntry
 from instance.ice import THIRD_PARTY, THIS_INSTANCE, ice_servers, servers_shown
 from instance.models import InstanceSettings, Video
-from tests.live import free_udp_port
+from tests.live import ROOT, free_udp_port
 from tests.stun_helpers import coturn, needs_coturn
 from tests.test_watch_pages import player_config
 
@@ -148,3 +151,26 @@ def test_without_turnserver_the_panel_and_faq_say_p2p_is_lan_only(admin_client, 
     assert "P2P connects you only with viewers your browser reaches directly" in faq
     settings.STUN_PORT = 0
     assert health_line(admin_client)[0] == "off"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("STUN_PORT", "70000", "a port number from 0 to 65535"),
+        ("STUN_PORT", "udp", "a port number from 0 to 65535"),
+        ("STUN_PUBLIC", "stun.example.org", "host:port"),
+        ("STUN_PUBLIC", "stun:stun.example.org:3478", "host:port"),
+        ("ICE_SERVERS", '[{"url": "stun:x"}]', "a JSON list of {urls, ...} objects"),
+    ],
+)
+def test_bad_stun_settings_stop_the_instance_with_a_clear_error(tmp_path, name, value, message):
+    env = {**os.environ, "PEERVEIL_DATA_DIR": str(tmp_path), f"PEERVEIL_{name}": value}
+    result = subprocess.run(
+        [sys.executable, "-c", "import instance.settings"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert f"PEERVEIL_{name}: {message}" in result.stderr

@@ -39,6 +39,11 @@ pytestmark = [
 WEB_PORT = 8000  # the namespace is the test's own: every port is free there
 STUN_PORT = 3478
 VIDEO_SECONDS = 16  # about 3.9 MB at the demo's bit rate
+# The instance's upstream, the bottleneck P2P is there to relieve. Unlimited, the webseed and
+# the peer raced and the peer's share of the second viewer's bytes varied from 59% to 78% over
+# four runs (the connection takes a second or two to set up, during which only the webseed
+# sends), too close to the half the test asks for.
+SERVER_UPLINK = "4mbit"
 # Bounds of a failure only; the measured times are printed.
 SEED_TIMEOUT_MS = 60_000
 PLAY_TIMEOUT_MS = 30_000
@@ -155,8 +160,7 @@ def viewer_browsers(net: NatTopology, folder: Path, origin: str) -> Iterator[lis
 def new_page(browser: Browser) -> Page:
     context = browser.new_context()  # no permissions: Chromium's defaults for ICE
     context.add_init_script(TRACK_PEER_CONNECTIONS)
-    page = context.new_page()
-    return page
+    return context.new_page()
 
 
 def run_two_viewers(path: PlayerPath, browsers: list[Browser], live: LiveInstance, uuid: str):
@@ -200,7 +204,7 @@ def test_viewers_behind_two_nats_share_the_video_through_the_instances_stun_only
     size = clip.stat().st_size
     test_started = time.monotonic()
     with ExitStack() as stack:
-        net = stack.enter_context(NatTopology(homes_count=2))
+        net = stack.enter_context(NatTopology(homes_count=2, server_uplink=SERVER_UPLINK))
         live = LiveInstance(
             tmp_path / "data",
             port=WEB_PORT,
@@ -258,7 +262,9 @@ def test_viewers_behind_two_nats_share_the_video_through_the_instances_stun_only
               f"peer connection states {states}")  # fmt: skip
         assert control_got["fromPeers"] == 0 and path.stats(first)["fromPeers"] == 0
         assert control_got["fromServer"] >= size  # it played from the server
-        assert "connected" not in states
+        # The tracker did pair them (their browsers made peer connections for each other's
+        # offers), but without STUN no connection ever came up.
+        assert states and "connected" not in states
         control.stop()
         control_seconds = time.monotonic() - control_started
 
