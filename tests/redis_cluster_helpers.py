@@ -73,7 +73,7 @@ def web_peers(instance: LiveInstance, url: str, info_hash: bytes) -> dict[bytes,
     return {k: v[:12].decode() for k, v in redis_client(url).hgetall(keys[0]).items()}
 
 
-async def owners(
+async def owners_of(
     instance: LiveInstance, url: str, info_hash: bytes, peer_ids, within: float = 3.0
 ) -> dict[bytes, str]:
     """The processes holding these peers, once Redis has them all (written every 50 ms)."""
