@@ -77,6 +77,7 @@ def render_overview(request, *, p2p_form=None, limits_form=None, ice_form=None, 
         "videos_with_p2p": Video.objects.p2p_enabled(row.p2p_enabled).count(),
         "swarms": active_swarms(),
         "tracker_totals": service.stats(),
+        "tracker_sharing": service.sharing(),
         "audit_entries": AuditEntry.objects.newest(AUDIT_ENTRIES_ON_OVERVIEW),
     }
     return render(request, "adminpanel/overview.html", context, status=status)

@@ -102,6 +102,7 @@ class RedisLink:
         self.wake = asyncio.Event()
         self.client = None
         self.listening = None
+        self.shas_loaded_once = False
         self.shas: dict[str, str] = {}
         self.up = False
         self.dead: list[str] = []
@@ -164,7 +165,8 @@ class RedisLink:
         for name in ("WRITE", "VIEW", "HEARTBEAT"):
             self.shas[name] = await client.script_load(getattr(redis_scripts, name))
         share = not await redis_persists(client)
-        if share != self.store.share_http:
+        if share != self.store.share_http or not self.shas_loaded_once:
+            self.shas_loaded_once = True
             log.warning(
                 "Redis %s: HTTP peers are %s",
                 "does not persist" if share else "persists to disk",

@@ -404,6 +404,12 @@ class TrackerService:
         with self.lock:
             return self.core.counts()
 
+    def sharing(self) -> dict[str, bool] | None:
+        """Whether this process shares its swarms through Redis, and how (None: it does not)."""
+        if self.link is None:
+            return None
+        return {"up": self.link.up, "http_shared": self.link.store.share_http}
+
     def stats(self) -> dict[str, int]:
         with self.lock:
             return self.core.stats()
