@@ -53,11 +53,20 @@ SEEDER_SHARE = 0.2
 # --- /proc readings ------------------------------------------------------------------------
 
 
+# Other processes whose CPU is the server's too (--extra-pids: sibling server processes and
+# redis-server, when the tracker runs on several processes).
+EXTRA_PIDS: list[int] = []
+
+
 def server_cpu_seconds(pid: int) -> float:
-    """utime + stime of the process (all its threads), from /proc/<pid>/stat."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """utime + stime of the process (all its threads), from /proc/<pid>/stat, plus those of
+    EXTRA_PIDS."""
+    total = 0.0
+    for one in (pid, *EXTRA_PIDS):
+        with open(f"/proc/{one}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
 
 
 def server_rss_bytes(pid: int) -> int:
@@ -873,6 +882,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--hashes", required=True, help="file: one hex infohash a line")
     parser.add_argument("--server-pid", type=int, required=True)
+    parser.add_argument("--extra-pids", default="", help="comma-separated; CPU added")
     parser.add_argument("--sockets", type=int, default=1000, help="WebSocket peers / HTTP peers")
     parser.add_argument("--swarms", type=int, default=100)
     parser.add_argument("--connections", type=int, default=32, help="HTTP keep-alive")
@@ -891,6 +901,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for address in (args.host, f"{args.source_net}.0.1"):
         if not ipaddress.ip_address(address).is_loopback:
             parser.error("the benchmark only uses loopback addresses (127.0.0.0/8)")
+    EXTRA_PIDS[:] = [int(pid) for pid in args.extra_pids.split(",") if pid]
     return args
 
 

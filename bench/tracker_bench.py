@@ -114,6 +114,17 @@ class Server:
     def measured_pid(self) -> int:
         return self.process.pid
 
+    def extra_pids(self) -> list[int]:
+        """Other processes whose CPU counts as the server's (bench/redis_bench.py)."""
+        return []
+
+    def before_load(self) -> object:
+        return None
+
+    def after_load(self, before: object) -> dict:
+        """Figures of the server's own to add to the load generator's result."""
+        return {}
+
     def start(self, port: int, label: str) -> int:
         safe_name = re.sub(r"[^\w.=,-]+", "_", self.name)
         self.log = open(self.work / f"{safe_name}-{label}.log", "w")  # noqa: SIM115
@@ -352,6 +363,10 @@ def run_one(
         ]
         if profile_out is not None:
             command += ["--profile-out", str(profile_out), "--py-spy", args.py_spy]
+        extra_pids = server.extra_pids()
+        if extra_pids:
+            command += ["--extra-pids", ",".join(map(str, extra_pids))]
+        before = server.before_load()
         timeout = 180 + args.saturate_seconds + args.rate_seconds
         done = subprocess.run(
             pinned(GENERATOR_CORE) + command, capture_output=True, text=True, timeout=timeout
@@ -359,6 +374,7 @@ def run_one(
         if done.returncode != 0:
             raise RuntimeError(f"load generator failed:\n{done.stderr[-3000:]}")
         result = json.loads(done.stdout.strip().splitlines()[-1])
+        result.update(server.after_load(before))
     finally:
         server.stop()
     result["server"] = server.name

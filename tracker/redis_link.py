@@ -85,7 +85,7 @@ def publish_sync(url: str, secret_key: str, message: dict) -> None:
     try:
         client = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_SECONDS)
         with contextlib.closing(client):
-            client.publish(f"{namespace(secret_key)}:all", orjson.dumps(message))
+            client.publish(f"{namespace(secret_key)}:all", orjson.dumps([message]))
     except RedisError as error:
         log.warning("telling the tracker processes failed: %s", type(error).__name__)
 
@@ -98,7 +98,8 @@ class RedisLink:
         self.store = store
         self.process = store.process
         self.broadcast = f"{prefix}:all"
-        self.outbox: list[tuple[str, bytes]] = []
+        # Messages for other processes, by channel: one PUBLISH per channel and flush.
+        self.outbox: dict[str, list[dict]] = {}
         self.wake = asyncio.Event()
         self.client = None
         self.listening = None
@@ -106,6 +107,7 @@ class RedisLink:
         self.shas: dict[str, str] = {}
         self.up = False
         self.dead: list[str] = []
+        self.written: set[bytes] = set()  # swarms written since the last heartbeat
         self.last_heartbeat = 0.0
         self.tasks: list[asyncio.Task] = []
 
@@ -228,12 +230,12 @@ class RedisLink:
             }
         else:
             return
-        self.outbox.append((self.channel(recipient.process), orjson.dumps(payload)))
+        self.outbox.setdefault(self.channel(recipient.process), []).append(payload)
         self.wake.set()
 
     def publish(self, message: dict) -> None:
         """To every process, this one included (the writer sends it)."""
-        self.outbox.append((self.broadcast, orjson.dumps(message)))
+        self.outbox.setdefault(self.broadcast, []).append(message)
         self.wake.set()
 
     async def flush(self) -> None:
@@ -242,7 +244,7 @@ class RedisLink:
         events = self.service.guard_events()
         if events:
             self.publish({"k": "g", "f": self.process, "e": events})
-        outbox, self.outbox = self.outbox, []
+        outbox, self.outbox = self.outbox, {}
         with self.service.lock:  # a switch empties swarms from a thread
             journal, dropped, completed = store.take_journal()
         if not (outbox or journal or dropped or completed):
@@ -256,10 +258,11 @@ class RedisLink:
             ops.setdefault(info_hash, []).extend(("dr", b"", b""))
         web_ttl, http_ttl = self._ttls()
         swarms = list(ops)
+        self.written.update(swarms)
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                for channel, payload in outbox:
-                    pipe.publish(channel, payload)
+                for channel, messages in outbox.items():
+                    pipe.publish(channel, orjson.dumps(messages))
                 for info_hash in swarms:
                     args = [self.process, web_ttl, http_ttl, *ops[info_hash]]
                     self._evalsha(pipe, "WRITE", swarm_keys(self.prefix, info_hash), args)
@@ -304,14 +307,21 @@ class RedisLink:
             # Silent long enough for the others to take this process for dead: its peers
             # may have been removed as ghosts.
             self.store.resync()
-        self.dead = [
-            process.decode()
-            for process in await self.client.evalsha(
-                self.shas["HEARTBEAT"], 1, procs, self.process, dead_after, max(web_ttl, dead_after)
-            )
-        ]
+        written, self.written = self.written, set()
+        try:
+            dead, listed = await self.client.evalsha(
+                self.shas["HEARTBEAT"], 2, procs, f"{self.prefix}:swarms", self.process,
+                dead_after, max(web_ttl, dead_after), *(h.hex() for h in written),
+            )  # fmt: skip
+        except _FAILURES:
+            self.written |= written
+            raise
+        self.dead = [process.decode() for process in dead]
         self.last_heartbeat = now
-        swarms = self.store.swarms_in_use(now, now - self.service.core.config.announce_interval)
+        swarms = set(
+            self.store.swarms_in_use(now, now - self.service.core.config.announce_interval)
+        )
+        swarms = list(swarms | {bytes.fromhex(h.decode()) for h in listed})
         if not swarms:
             return
         async with self.client.pipeline(transaction=False) as pipe:
@@ -335,7 +345,8 @@ class RedisLink:
                 await pubsub.subscribe(self.channel(self.process), self.broadcast)
                 async for message in pubsub.listen():
                     if message["type"] == "message":
-                        await self.service.from_elsewhere(orjson.loads(message["data"]))
+                        for one in orjson.loads(message["data"]):
+                            await self.service.from_elsewhere(one)
             except _FAILURES:
                 pass  # the writer and the refresher see an outage too, and say so
             except Exception as error:  # noqa: BLE001 - the listener must go on

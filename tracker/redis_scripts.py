@@ -111,13 +111,23 @@ return {web, redis.call('HGETALL', KEYS[3]), redis.call('GET', KEYS[5]) or '0'}
 """
 )
 
-# KEYS: the processes' heartbeat set. ARGV: process, dead after ms, forgotten after ms.
-# Returns the processes silent for longer than `dead after` (their peers are ghosts).
+# KEYS: the processes' heartbeat set, the set of swarms with peers. ARGV: process, dead after
+# ms, forgotten after ms (also how long a swarm nobody writes stays listed), then the swarms
+# (hex infohash) this process wrote since its last beat. Returns the processes silent for
+# longer than `dead after` (their peers are ghosts) and every swarm listed: each process
+# keeps a replica of all of them, so that a first announce or scrape on a process finds the
+# swarm's peers of the others. Unlike the swarms' keys, these two are the instance's own.
 HEARTBEAT = (
     _NOW
     + """
+local forget = now - tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', forget)
+for i = 4, #ARGV do redis.call('ZADD', KEYS[2], now, ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', forget)
+return {
+  redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2])),
+  redis.call('ZRANGE', KEYS[2], 0, -1),
+}
 """
 )
