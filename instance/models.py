@@ -389,6 +389,16 @@ class HLSRendition(models.Model):
         return self.playlist.base_url + self.playlist_name
 
     @property
+    def fps(self) -> int | float:
+        """FRAME-RATE as a number, as PeerTube's API gives `fps`: 24, 29.97."""
+        value = float(self.frame_rate)
+        return int(value) if value.is_integer() else value
+
+    @property
+    def has_audio(self) -> bool:
+        return any(c.startswith(AUDIO_CODEC_PREFIXES) for c in self.codecs.split(","))
+
+    @property
     def video_codec(self) -> str:
         """The video part of CODECS, which hls.js reports as the level's videoCodec."""
         return next(c for c in self.codecs.split(",") if not c.startswith(AUDIO_CODEC_PREFIXES))
