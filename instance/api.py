@@ -39,9 +39,8 @@ def rendition_json(rendition: HLSRendition) -> dict:
 
 def streaming_playlists_json(video: Video) -> list[dict]:
     """The video's HLS playlist, if it has one, as PeerTube lists it (type 1: HLS)."""
-    try:
-        playlist = video.hls_playlist
-    except StreamingPlaylist.DoesNotExist:
+    playlist = video.streaming_playlist
+    if playlist is None:
         return []
     return [
         {

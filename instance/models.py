@@ -221,6 +221,14 @@ class Video(models.Model):
             instance_p2p = InstanceSettings.load().p2p_enabled
         return instance_p2p
 
+    @property
+    def streaming_playlist(self) -> "StreamingPlaylist | None":
+        """Its HLS playlist, or None (select_related("hls_playlist") spares the query)."""
+        try:
+            return self.hls_playlist
+        except StreamingPlaylist.DoesNotExist:
+            return None
+
     def swarm_info_hashes(self) -> list[bytes]:
         """The infohash of every swarm of this video, as the tracker keys them: its torrents'
         and its HLS renditions'."""
