@@ -194,6 +194,30 @@ def test_a_peer_id_of_a_rendition_swarm_is_bound_to_its_socket():
     assert front.counts(A_HIGH) == KindCounts(0, 1, 0, 0)
 
 
+def test_an_answer_in_a_rendition_swarm_goes_only_to_the_peer_whose_offer_it_answers():
+    front = Front()
+    victim_meter, stranger_meter = front.open(VIEWER), front.open(OTHER_VIEWER)
+    front.send("victim", victim_meter, pm_announce(A_HIGH, pm_peer_id(1), seed=1))
+    front.send("stranger", stranger_meter, pm_announce(A_HIGH, pm_peer_id(2), seed=2))
+    # No offer of the victim's was ever relayed to the stranger (it joined after it).
+    forged = pm_answer(A_HIGH, pm_peer_id(2), pm_peer_id(1), offer_id(1, 0))
+    out, _ = front.send("stranger", stranger_meter, forged, 1.0)
+    assert out == [
+        (
+            "stranger",
+            {
+                "action": "announce",
+                "failure reason": "no pending offer",
+                "info_hash": A_HIGH.decode(),
+            },
+        )
+    ]
+    # Nor may it answer under a peer id of another socket.
+    stolen = pm_answer(A_HIGH, pm_peer_id(1), pm_peer_id(2), offer_id(2, 0))
+    out, _ = front.send("stranger", stranger_meter, stolen, 2.0)
+    assert out[0][1]["failure reason"] == "peer_id is in use by another connection"
+
+
 @pytest.mark.parametrize(
     ("swarm", "p2p", "reason"),
     [(hls_swarm("never published", 0), None, UNKNOWN_INFOHASH), (A_LOW, False, P2P_DISABLED)],

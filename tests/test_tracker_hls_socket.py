@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.management import call_command
 
-from adminpanel.switches import set_video_p2p
+from adminpanel.switches import set_instance_p2p, set_video_p2p
 from instance.asgi import application
 from instance.models import P2PSetting
 from tests.test_core_hls_swarms import hls_swarm, pm_announce, pm_answer, pm_peer_id
@@ -108,7 +108,13 @@ def switch_with_command(video) -> None:
     call_command("p2p", "off", "--video", str(video.uuid), stdout=io.StringIO())
 
 
-@pytest.mark.parametrize("switch_off", [switch_with_panel, switch_with_command])
+def switch_instance_off(video) -> None:
+    set_instance_p2p(False, "test")  # the video inherits it
+
+
+@pytest.mark.parametrize(
+    "switch_off", [switch_with_panel, switch_with_command, switch_instance_off]
+)
 async def test_switching_a_video_off_empties_its_hls_swarms_and_tells_the_player_at_once(
     switch_off,
 ):
