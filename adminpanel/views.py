@@ -30,7 +30,7 @@ from .forms import (
 from .models import AuditEntry
 from .privacy_facts import http_address_kept_seconds, instance_facts, tracker_config
 from .stun_health import own_stun_health
-from .swarm_overview import active_swarms, video_swarm
+from .swarm_overview import active_swarms, hls_renditions, video_swarm
 from .switches import set_video_p2p, update_instance_settings
 
 VIDEOS_PER_PAGE = 25
@@ -141,12 +141,16 @@ def video_list(request):
 @staff_required
 @require_safe
 def video_detail(request, uuid):
-    video = get_object_or_404(Video.objects.prefetch_related("files"), uuid=uuid)
+    videos = Video.objects.select_related("hls_playlist")
+    video = get_object_or_404(
+        videos.prefetch_related("files", "hls_playlist__renditions"), uuid=uuid
+    )
     context = {
         "video": video,
         "form": VideoP2PForm(initial={"p2p": video.p2p}),
         "instance_p2p": InstanceSettings.load().p2p_enabled,
         "swarm": video_swarm(video),
+        "hls_renditions": hls_renditions(video),
         "audit_entries": AuditEntry.objects.about_video(video.uuid)[:AUDIT_ENTRIES_ON_OVERVIEW],
     }
     return render(request, "adminpanel/video_detail.html", context)

@@ -15,7 +15,7 @@ its process, and the socket limit is checked before the upgrade).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 
 from .guard import Guard
 
@@ -28,7 +28,11 @@ def take_events(guard: Guard) -> list[Event]:
 
 
 def replay(
-    guard: Guard, events: Iterable[Event], known: Callable[[bytes], bool], now: float
+    guard: Guard,
+    events: Iterable[Event],
+    video_of: Callable[[bytes], Hashable | None],
+    counted_as: Callable[[bytes], Hashable],
+    now: float,
 ) -> list[str]:
     """Count requests another process counted; returns the sources this blocked."""
     journal, guard.shared = guard.shared, None  # a replayed request is not shared again
@@ -37,11 +41,11 @@ def replay(
         for key, kind, args in events:
             source = guard.source(key, now)
             if kind == "v":
-                verdict = guard.request_videos(source, args, known, now)
+                verdict = guard.request_videos(source, args, video_of, now)
             elif kind == "r":
                 verdict = guard.http_request(source, now)
             elif kind == "a":
-                verdict = guard.http_announce(source, args[0], now)
+                verdict = guard.http_announce(source, counted_as(args[0]), now)
             else:
                 continue
             if verdict is not None and verdict.new_block:
