@@ -29,8 +29,6 @@ from tracker.core import (
     HttpResult,
     InMemorySwarmStore,
     KindCounts,
-    RelayedAnswer,
-    RelayedOffer,
     RemoteConnection,
     Result,
     TrackerCore,
@@ -38,20 +36,18 @@ from tracker.core import (
     encode_web,
 )
 from tracker.models import PolicyVersion
+from tracker.service_sharing import SharedTracker
 from tracker.sources import forget_addresses
 from tracker.swarm_history import SAMPLE_SECONDS, history
 
 log = logging.getLogger(__name__)
 
-# Source names remembered for the shared guard before the table starts again (a source counted
-# under its hash meanwhile is adopted again when it returns).
-_NAMES_MAX = 65536
 # How often silent peers, stale offers and idle sockets are swept. An HTTP peer's address is
 # forgotten two intervals after its last announce, at most this much later.
 SWEEP_SECONDS = 15.0
 
 
-class TrackerService:
+class TrackerService(SharedTracker):
     def __init__(self) -> None:
         self.reset()
 
@@ -127,24 +123,6 @@ class TrackerService:
             result = self.core.switch(changes, videos)
         self.carry_out_soon(result)
         self.policy.noted(PolicyVersion.current())
-
-    def switched(self, info_hashes: Iterable[bytes]) -> None:
-        """A P2P switch committed here: applied, and pushed to every tracker process (they
-        would see it through the policy version within POLICY_POLL_SECONDS otherwise)."""
-        info_hashes = list(info_hashes)
-        self.p2p_changed(info_hashes)
-        self._tell_everyone({"k": "switch", "h": [info_hash.hex() for info_hash in info_hashes]})
-
-    def settings_changed(self) -> None:
-        """The limits or the instance's switch changed: loaded here, pushed everywhere."""
-        self.reload()
-        self._tell_everyone({"k": "reload"})
-
-    def _tell_everyone(self, message: dict) -> None:
-        if settings.REDIS_URL:
-            from tracker.redis_link import publish_sync
-
-            publish_sync(settings.REDIS_URL, settings.SECRET_KEY, message)
 
     # WebSocket
 
@@ -267,103 +245,12 @@ class TrackerService:
         if self.link is not None:
             await self.link.start()
 
-    def _share_through_redis(self) -> None:
-        from tracker.redis_link import RedisLink, namespace, new_process_id
-        from tracker.redis_store import SharedSwarmStore
-
-        store = SharedSwarmStore(new_process_id())
-        with self.lock:
-            self.core = TrackerCore(store, self.policy.current)
-            self.core.share_guard()
-        self.link = RedisLink(self, settings.REDIS_URL, namespace(settings.SECRET_KEY), store)
-
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         self._polling = False
         if self.link is not None:
             await self.link.stop()
-
-    # From the other tracker processes (tracker.redis_link's listener)
-
-    async def from_elsewhere(self, message: dict) -> None:
-        kind = message["k"]
-        if kind in ("o", "a"):
-            consumer = self.numbered.get(message["to"])
-            if consumer is None:
-                return  # the socket closed meanwhile
-            info_hash, peer_id, offer_id, signal = (
-                message["h"].encode("latin-1"),
-                message["p"].encode("latin-1"),
-                message["i"].encode("latin-1"),
-                message["s"],
-            )
-            target = message["t"].encode("latin-1")
-            with self.lock:
-                if kind == "o":
-                    sender = RemoteConnection(*message["f"])
-                    offer = RelayedOffer(info_hash, peer_id, offer_id, signal)
-                    result = self.core.offer_from_elsewhere(
-                        consumer, target, sender, offer, self.now()
-                    )
-                else:
-                    answer = RelayedAnswer(info_hash, peer_id, offer_id, signal)
-                    result = self.core.answer_from_elsewhere(consumer, target, answer)
-            await self.carry_out(result)
-        elif kind == "switch":
-            changed = [bytes.fromhex(info_hash) for info_hash in message["h"]]
-            await sync_to_async(self._switched_elsewhere)(changed)
-        elif kind == "g":
-            if message["f"] != self.link.process:
-                self._replay_guard(message["e"])
-        elif kind == "reload":
-            self.policy.mark_stale()
-            await self._reload_in_thread()
-
-    def _learn(self, key: str | None) -> None:
-        """Name a source as the other processes do (the keyed hash of its address); what
-        they counted for it before it came here is its own from now on."""
-        if key is None or key in self.hash_of:
-            return
-        if len(self.hash_of) >= _NAMES_MAX:
-            self.hash_of.clear()
-            self.key_of.clear()
-        from tracker.sources import hashed
-
-        stand_in = self.hash_of[key] = hashed(key)
-        self.key_of[stand_in] = key
-        with self.lock:
-            self.core.adopt_source(stand_in, key)
-
-    def guard_events(self) -> list[list]:
-        """The requests this process's guard counted, named by hash, for the others."""
-        with self.lock:
-            events = self.core.guard_events()
-        hash_of = self.hash_of
-        return [
-            [hash_of.get(key, key), kind, [arg.decode("latin-1") for arg in args]]
-            for key, kind, args in events
-        ]
-
-    def _replay_guard(self, events: list) -> None:
-        key_of = self.key_of
-        replayed = [
-            (key_of.get(name, name), kind, tuple(arg.encode("latin-1") for arg in args))
-            for name, kind, args in events
-        ]
-        with self.lock:
-            blocked = self.core.replay_guard(replayed, self.now())
-        for key in blocked:
-            self._close_source(key)
-
-    def _switched_elsewhere(self, info_hashes: list[bytes]) -> None:
-        close_old_connections()
-        self.p2p_changed(info_hashes)
-
-    async def taken_elsewhere(self, info_hash: bytes, peer_id: bytes) -> None:
-        with self.lock:
-            result = self.core.taken_elsewhere(info_hash, peer_id)
-        await self.carry_out(result)
 
     def _ensure_housekeeping(self) -> None:
         loop = asyncio.get_running_loop()
@@ -403,12 +290,6 @@ class TrackerService:
         """Peers per kind of every swarm that has any: counts only, for the admin overview."""
         with self.lock:
             return self.core.counts()
-
-    def sharing(self) -> dict[str, bool] | None:
-        """Whether this process shares its swarms through Redis, and how (None: it does not)."""
-        if self.link is None:
-            return None
-        return {"up": self.link.up, "http_shared": self.link.store.share_http}
 
     def stats(self) -> dict[str, int]:
         with self.lock:
