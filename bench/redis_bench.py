@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis  # noqa: E402
 
+from bench.loadgen import server_cpu_seconds as cpu_seconds  # noqa: E402
 from bench.tracker_bench import (  # noqa: E402
     GENERATOR_CORE,
     PYTHON,
@@ -121,11 +122,16 @@ class PeerveilOnRedis(Peerveil):
         return [*self.pids[1:], self.redis.process.pid]
 
     def before_load(self) -> object:
-        return self.redis.commands()
+        return self.redis.commands(), cpu_seconds(self.redis.process.pid)
 
     def after_load(self, before: object) -> dict:
+        (total_before, requests_before), cpu_before = before
         total, requests = self.redis.commands()
-        return {"redis_commands": total - before[0], "redis_requests": requests - before[1]}
+        return {
+            "redis_commands": total - total_before,
+            "redis_requests": requests - requests_before,
+            "redis_cpu_seconds": cpu_seconds(self.redis.process.pid) - cpu_before,
+        }
 
 
 def announces_answered(result: dict) -> int:
@@ -138,6 +144,7 @@ ROWS = [
     ("cpu_sat", "server CPU us/announce, sat. (servers + redis-server)", "{:,.0f}"),
     ("cpu_rate", "server CPU us/announce at fixed rate", "{:,.0f}"),
     ("p99", "p99 latency at fixed rate (ms)", "{:.2f}"),
+    ("redis_cpu", "redis-server CPU us/announce (whole run)", "{:.1f}"),
     ("requests_per_announce", "Redis requests per announce (EVALSHA, PUBLISH...)", "{:.2f}"),
     ("redis_per_announce", "Redis commands per announce (those in scripts too)", "{:.2f}"),
     ("noise_server_core", "other load on the server core", "{:.0%}"),
@@ -148,7 +155,7 @@ ROWS = [
 
 def best(values: list[dict], key: str) -> float:
     lower = key in (
-        "cpu_sat", "cpu_rate", "p99", "redis_per_announce", "requests_per_announce",
+        "cpu_sat", "cpu_rate", "p99", "redis_per_announce", "requests_per_announce", "redis_cpu",
         "noise_server_core",
     )  # fmt: skip
     numbers = [v[key] for v in values]
@@ -204,6 +211,7 @@ def main() -> int:
                     answered = max(1, announces_answered(result))
                     row["redis_per_announce"] = result.get("redis_commands", 0) / answered
                     row["requests_per_announce"] = result.get("redis_requests", 0) / answered
+                    row["redis_cpu"] = 1e6 * result.get("redis_cpu_seconds", 0) / answered
                     results[mode.name].append(row)
             print(f"\n| {workload.title} | " + " | ".join(m.name for m in modes) + " |")
             print("|---|" + "---:|" * len(modes))

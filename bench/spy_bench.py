@@ -4,6 +4,7 @@
     .venv/bin/python bench/spy_bench.py --quick    # 300 peers over 30 videos, about 2 minutes
 
 Not a timed test: it runs the real server (`manage.py serve --no-worker`, a throw-away data dir,
+with --workers N and --redis-url: N tracker processes sharing one guard through that Redis,
 the catalogue seeded with bench/catalogue.py, every limit at its default) and simulates:
 
   honest peers  each from its own 127.10.x.y address, 80% browsers (WebSocket) and 20% classic
@@ -64,7 +65,9 @@ def honest_address(n: int) -> str:
 
 
 class Server:
-    def __init__(self, work: Path, videos: list[bytes]) -> None:
+    def __init__(
+        self, work: Path, videos: list[bytes], workers: int = 1, redis_url: str = ""
+    ) -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -76,6 +79,8 @@ class Server:
             PEERVEIL_PORT=str(self.port),
             PEERVEIL_ANNOUNCE_INTERVAL=str(INTERVAL),
         )
+        if redis_url:
+            env["PEERVEIL_REDIS_URL"] = redis_url
         self.env = env
         hashes = work / "infohashes.txt"
         hashes.write_text("\n".join(v.hex() for v in videos))
@@ -85,7 +90,7 @@ class Server:
                            capture_output=True, timeout=300)  # fmt: skip
         self.log = (work / "serve.log").open("wb")
         self.process = subprocess.Popen(
-            [str(PYTHON), "manage.py", "serve", "--no-worker"],
+            [str(PYTHON), "manage.py", "serve", "--no-worker", "--workers", str(workers)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -240,6 +245,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="300 peers over 30 videos")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--crawl", type=float, default=60.0, help="seconds per crawler at most")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve)")
+    parser.add_argument("--redis-url", default="", help="PEERVEIL_REDIS_URL (--workers > 1)")
     args = parser.parse_args(argv)
     args.peers, args.videos = (300, 30) if args.quick else (1000, 100)
     args.ramp, args.settle = (10.0, 20.0) if args.quick else (25.0, 40.0)
@@ -248,7 +255,7 @@ def main(argv=None) -> int:
     videos = [hashlib.sha1(f"spy bench {n}".encode()).digest() for n in range(args.videos)]
     work = Path(tempfile.mkdtemp(prefix="peerveil-spy-bench-"))
     started = time.monotonic()
-    server = Server(work, videos)
+    server = Server(work, videos, args.workers, args.redis_url)
     try:
         results = asyncio.run(simulate(args, server, videos))
     finally:
