@@ -1,15 +1,17 @@
-"""What the watch and embed pages tell the player script: which file, and whether P2P may run.
+"""What the watch and embed pages tell the player script: what to play, and whether P2P may run.
 
+A video with an HLS streaming playlist plays it with hls.js and shares its segments with
+p2p-media-loader (PeerTube 6's player); a video without one streams its MP4 over webtorrent.
 The script (instance/static/instance/player.js) makes the last decisions in the browser, where
 the viewer's own choice lives (localStorage). The server decides what the viewer cannot change:
-P2P off for the instance or the video means the page never loads WebTorrent at all.
+P2P off for the instance or the video means the page never opens the tracker socket.
 """
 
 from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
 
-from .models import InstanceSettings, Video, VideoFile
+from .models import InstanceSettings, StreamingPlaylist, Video, VideoFile
 from .torrents import tracker_urls
 
 # PeerTube's embed and watch pages take ?p2p=0 to turn P2P off for one view.
@@ -20,6 +22,20 @@ PRIVACY_FAQ_PATH = "/about/privacy"
 def playback_file(video: Video) -> VideoFile | None:
     """The file the player streams: the highest resolution (files are ordered that way)."""
     return next(iter(video.files.all()), None)
+
+
+def hls_config(video: Video) -> dict | None:
+    """The HLS part of the player's config, or None for a video without a streaming playlist."""
+    try:
+        playlist = video.hls_playlist
+    except StreamingPlaylist.DoesNotExist:
+        return None
+    return {
+        "playlistUrl": playlist.playlist_url,
+        "segmentsSha256Url": playlist.segments_sha256_url,
+        # p2p-media-loader derives each rendition's swarm from it (instance/hls_swarms.py).
+        "swarmId": playlist.swarm_id,
+    }
 
 
 def player_config(video: Video, video_file: VideoFile, *, p2p_param: str | None) -> dict:
@@ -39,6 +55,7 @@ def player_config(video: Video, video_file: VideoFile, *, p2p_param: str | None)
         # Browsers only use WebSocket trackers; the .torrent lists the HTTP one for others.
         "announce": [url for url in tracker_urls() if url.startswith(("ws:", "wss:"))],
         "iceServers": settings.ICE_SERVERS,
+        "hls": hls_config(video),
         "webtorrentUrl": static("vendor/webtorrent/webtorrent.min.js"),
         "serviceWorkerUrl": reverse("webtorrent-service-worker"),
     }
