@@ -1,9 +1,10 @@
 """Viewers of the watch page on the HLS path (hls.js 1.7.4 and p2p-media-loader 2.3.1, as
 PeerTube 6 plays) in real Chromium, against the live demo instance and its /tracker/socket.
 
-Each browser context is one viewer. Tests that need a video's whole length let it play at
-PLAYBACK_RATE; p2p-media-loader's windows are in media seconds, so the share a peer gives is
-about the same (measured: 47% at 1x, 44% at 2x for the second of two viewers).
+Each browser context is one viewer. The byte split is measured at the normal rate: at 2x the
+second of two viewers got anywhere from 31% to 71% of its media from the first (p2p-media-loader
+fetches the segments within 15 media seconds of the playhead over HTTP, and they come twice as
+fast), at 1x 43-47%. The corrupted-peer test, which needs no split, plays at PLAYBACK_RATE.
 """
 
 import hashlib
@@ -103,10 +104,9 @@ def segment_bytes_over_http(page: ViewerPage) -> dict[str, int]:
     return fetched
 
 
-def played_to_the_end(page: ViewerPage, duration: float, rate: float) -> dict:
-    return page.wait_for_video(
-        "v.ended && v.width > 0 && !v.error", timeout_ms=(duration / rate + 30) * 1000
-    )
+def played_to_the_end(page: ViewerPage, duration: float) -> dict:
+    # Bounds a failure only: as long as the video at the normal rate, and a margin.
+    return page.wait_for_video("v.ended && v.width > 0 && !v.error", (duration + 30) * 1000)
 
 
 def screenshot(page: ViewerPage, name: str) -> None:
@@ -119,18 +119,17 @@ def test_second_viewer_gets_a_third_of_its_media_from_the_first_and_p2p_0_stays_
 ):
     video = demo_videos[LONG_DEMO]
     started = time.monotonic()
-    first = open_sharing(new_viewer(), watch_path(video), PLAYBACK_RATE)
-    first.wait_for_video("v.width > 0 && v.time >= 6")  # a few seconds ahead of the second
+    first = open_sharing(new_viewer(), watch_path(video))
+    first.wait_for_video("v.width > 0 && v.time >= 5")  # a few seconds ahead of the second
     second_opened = time.monotonic()
-    second = open_sharing(new_viewer(), watch_path(video), PLAYBACK_RATE)
+    second = open_sharing(new_viewer(), watch_path(video))
     third = new_viewer().open(watch_path(video, "?p2p=0"))
-    set_rate(third, PLAYBACK_RATE)
 
     second.wait_for_stats("s.p2p > 0 && s.peers >= 1", timeout_ms=30_000)
     first_peer_bytes = time.monotonic()
     screenshot(second, "hls-watch-playing-with-stats.png")
     for page in (first, second, third):
-        played_to_the_end(page, video["duration"], PLAYBACK_RATE)
+        played_to_the_end(page, video["duration"])
     ended = time.monotonic()
 
     # The share from the peer, measured outside the page: what the second did not fetch from
@@ -148,7 +147,7 @@ def test_second_viewer_gets_a_third_of_its_media_from_the_first_and_p2p_0_stays_
     from_peer = 1 - sum(over_http.values()) / total
     stats = second.stats()
     print(
-        f"\nHLS {LONG_DEMO} ({video['duration']} s at {PLAYBACK_RATE}x, {level}p, {total} B of "
+        f"\nHLS {LONG_DEMO} ({video['duration']} s, {level}p, {total} B of "
         f"segments): second viewer got {from_peer:.0%} from the peer (page stats: {stats['p2p']} B "
         f"from peers, {stats['http']} B from the server incl. init segments, "
         f"{stats['rejected']} rejected); first peer bytes {first_peer_bytes - second_opened:.1f} s "
@@ -208,7 +207,7 @@ def test_a_peer_s_corrupted_segment_is_rejected_fetched_from_the_server_and_play
         assert time.monotonic() < deadline, first.diagnostics()
         first.page.wait_for_timeout(50)
     second = open_sharing(new_viewer(), watch_path(video), PLAYBACK_RATE)
-    played_to_the_end(second, video["duration"], PLAYBACK_RATE)
+    played_to_the_end(second, video["duration"])
 
     stats = second.stats()
     rejected = {
@@ -308,7 +307,9 @@ def test_switching_p2p_off_and_on_during_hls_playback_keeps_playing(new_viewer, 
 
 
 def test_hls_page_plays_from_the_server_until_the_viewer_accepts_p2p(new_viewer, demo_videos):
-    page = new_viewer().open(watch_path(demo_videos[SHORT_DEMO]))
+    # A long video: p2p-media-loader joins a swarm only to load a segment, so a viewer who
+    # accepts once the whole video is buffered (a short one, over HTTP) never announces.
+    page = new_viewer().open(watch_path(demo_videos[LONG_DEMO]))
     assert page.page.is_visible("#p2p-notice")
     page.wait_until_playing()
     stats = page.stats()
@@ -322,3 +323,14 @@ def test_hls_page_plays_from_the_server_until_the_viewer_accepts_p2p(new_viewer,
     page.wait_for_tracker_socket()
     assert page.page.is_hidden("#p2p-notice")
     assert "P2P on" in page.status()
+
+
+def test_hls_embed_with_p2p_0_plays_from_the_server_with_no_socket(new_viewer, demo_videos):
+    viewer = new_viewer()
+    viewer.open(watch_path(demo_videos[SHORT_DEMO])).page.click("#p2p-accept")  # would share
+    page = viewer.open(f"/videos/embed/{demo_videos[SHORT_DEMO]['uuid']}?p2p=0")
+    page.page.evaluate("document.getElementById('player').play()")
+    page.wait_until_playing()
+    assert page.page.evaluate("window.peerveilPlayer.engine") == "HlsEngine"
+    assert page.stats()["mode"] == "http" and page.sockets == []
+    assert page.status() == "P2P is off for this view."
