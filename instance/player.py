@@ -1,8 +1,10 @@
-"""What the watch and embed pages tell the player script: which file, and whether P2P may run.
+"""What the watch and embed pages tell the player script: what to play, and whether P2P may run.
 
+A video with an HLS streaming playlist plays it with hls.js and shares its segments with
+p2p-media-loader (PeerTube 6's player); a video without one streams its MP4 over webtorrent.
 The script (instance/static/instance/player.js) makes the last decisions in the browser, where
 the viewer's own choice lives (localStorage). The server decides what the viewer cannot change:
-P2P off for the instance or the video means the page never loads WebTorrent at all.
+P2P off for the instance or the video means the page never opens the tracker socket.
 """
 
 from django.conf import settings
@@ -23,6 +25,19 @@ def playback_file(video: Video) -> VideoFile | None:
     return next(iter(video.files.all()), None)
 
 
+def hls_config(video: Video) -> dict | None:
+    """The HLS part of the player's config, or None for a video without a streaming playlist."""
+    playlist = video.streaming_playlist
+    if playlist is None:
+        return None
+    return {
+        "playlistUrl": playlist.playlist_url,
+        "segmentsSha256Url": playlist.segments_sha256_url,
+        # p2p-media-loader derives each rendition's swarm from it (instance/hls_swarms.py).
+        "swarmId": playlist.swarm_id,
+    }
+
+
 def player_config(video: Video, video_file: VideoFile, *, p2p_param: str | None) -> dict:
     """The JSON the player script reads from the page (json_script "player-config")."""
     instance = InstanceSettings.load()
@@ -41,6 +56,7 @@ def player_config(video: Video, video_file: VideoFile, *, p2p_param: str | None)
         "announce": [url for url in tracker_urls() if url.startswith(("ws:", "wss:"))],
         # Each STUN/TURN server learns the viewer's address; the page names them (instance/ice.py).
         "iceServers": ice_servers(instance),
+        "hls": hls_config(video),
         "webtorrentUrl": static("vendor/webtorrent/webtorrent.min.js"),
         "serviceWorkerUrl": reverse("webtorrent-service-worker"),
     }

@@ -17,6 +17,8 @@ from .torrents import render_torrent
 API_DEFAULT_COUNT = 15
 API_MAX_COUNT = 100
 API_MAX_START = 10**9
+# What a page with the player reads of a video (instance/player.py).
+PLAYER_VIDEOS = Video.objects.prefetch_related("files").select_related("hls_playlist")
 
 
 def problem(status: int, detail: str) -> JsonResponse:
@@ -35,7 +37,7 @@ def home(request):
 
 @require_safe
 def watch(request, uuid):
-    video = get_object_or_404(Video.objects.prefetch_related("files"), uuid=uuid)
+    video = get_object_or_404(PLAYER_VIDEOS, uuid=uuid)
     if request.method == "GET":
         video.record_view()  # counts per day for the trending redundancy strategy
     return render(request, "instance/watch.html", player_context(video, request, embedded=False))
@@ -44,7 +46,7 @@ def watch(request, uuid):
 @require_safe
 @xframe_options_exempt  # other sites show the embed in an iframe
 def embed(request, uuid):
-    video = get_object_or_404(Video.objects.prefetch_related("files"), uuid=uuid)
+    video = get_object_or_404(PLAYER_VIDEOS, uuid=uuid)
     return render(request, "instance/embed.html", player_context(video, request, embedded=True))
 
 

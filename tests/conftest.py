@@ -62,6 +62,19 @@ def live_instance(tmp_path_factory):
     instance.stop()
 
 
+@pytest.fixture(scope="session")
+def import_instance(tmp_path_factory):
+    """A second served instance, with an empty catalogue, for tests that import their own
+    videos: the demo instance's catalogue stays as create_demo_content made it (other tests
+    list it, index it and expect only demo videos)."""
+    exempt = {"PEERVEIL_TRACKER_EXEMPT_NETWORKS": "127.0.0.1/32"}  # as live_instance's
+    instance = LiveInstance(tmp_path_factory.mktemp("imports"), settings=exempt)
+    instance.manage("migrate", "--noinput")
+    instance.start("--no-worker")
+    yield instance
+    instance.stop()
+
+
 def get_json(url: str):
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.load(response)

@@ -34,7 +34,11 @@ SEEDER, LEECHER, FLOODER, IDLE = "127.77.0.1", "127.77.0.2", "127.77.0.3", "127.
 STUCK, PINGER, SILENT, CROWDED = "127.88.0.1", "127.99.0.1", "127.66.0.1", "127.66.0.2"
 INTERVAL = 10  # peers expire after two intervals: none does during the checks
 INFO_HASH = make_info_hash("socket hardening").decode("latin-1")
+# An honest exchange's p99 must stay under 100 ms, or under 5 times the same pair's p99 before
+# the attack on a machine so loaded that even that is slower (on an idle machine it is about
+# 4 ms; a frozen loop would show seconds: the drain limit or the whole flood).
 P99_LIMIT = 0.100
+LOADED_MACHINE_FACTOR = 5
 # Honest clients read whatever arrives, as a browser does; websockets' client would otherwise
 # stop reading at 16 unread messages and be dropped as a slow reader itself.
 READS_ALL = {"max_queue": None}
@@ -194,6 +198,10 @@ class HonestPair:
         times = sorted(self.exchange() for _ in range(rounds))
         return times[int(0.99 * (rounds - 1))]
 
+    def p99_limit(self) -> float:
+        """P99_LIMIT, or LOADED_MACHINE_FACTOR times this pair's p99 measured now, if more."""
+        return max(P99_LIMIT, LOADED_MACHINE_FACTOR * self.p99(rounds=100))
+
     def close(self) -> None:
         self.sockets.close()
 
@@ -205,6 +213,7 @@ def test_a_peer_that_never_reads_freezes_no_one_and_is_dropped(live):
     idle.send(announce(peer_id=peer("IDLE"), event="started", left=10))
     idle_since = time.monotonic()
     pair = HonestPair(live)
+    limit = pair.p99_limit()
     stuck = raw_websocket(live, STUCK, receive_buffer=4096)
     stuck.sendall(frame(0x1, announce(peer_id=peer("STUCK"), event="started").encode()))
     assert scrape_count(live) == 4
@@ -226,7 +235,7 @@ def test_a_peer_that_never_reads_freezes_no_one_and_is_dropped(live):
         dropped_after = time.monotonic() - stuck_since
         assert scrape_count(live) == 4
     print(f"slow reader: honest p99 {p99 * 1000:.1f} ms, dropped after {dropped_after:.1f} s")
-    assert p99 < P99_LIMIT, f"honest offer/answer p99 {p99 * 1000:.1f} ms"
+    assert p99 < limit, f"honest offer/answer p99 {p99 * 1000:.1f} ms (limit {limit * 1000:.1f})"
     assert dropped_after < 10, f"the stuck peer was dropped after {dropped_after:.1f} s"
     assert close_code(stuck, timeout=5)[0] is None  # aborted: no close frame, nothing sent
     # The sweeper still closes an idle socket on time: two intervals plus 30 s of silence,
@@ -257,6 +266,7 @@ def flood_pings(live, source: str) -> int | None:
 
 def test_a_ping_flood_closes_the_socket_and_counts_towards_a_block(live):
     pair = HonestPair(live)
+    limit = pair.p99_limit()
     results: list[int | None] = []
     flood = threading.Thread(target=lambda: results.append(flood_pings(live, PINGER)))
     flood.start()
@@ -264,7 +274,7 @@ def test_a_ping_flood_closes_the_socket_and_counts_towards_a_block(live):
     flood.join(30)
     print(f"ping flood: closed with {results}, honest p99 {p99 * 1000:.1f} ms meanwhile")
     assert results == [1008]  # policy violation, after the socket's message budget
-    assert p99 < P99_LIMIT, f"honest offer/answer p99 {p99 * 1000:.1f} ms during the flood"
+    assert p99 < limit, f"honest p99 {p99 * 1000:.1f} ms in the flood, limit {limit * 1000:.1f}"
     # Each flood is one refused request: the default budget of breaches blocks the address.
     for _ in range(GuardConfig().breaches_before_block - 1):
         assert flood_pings(live, PINGER) == 1008

@@ -1,152 +1,73 @@
-"""Viewers on the watch and embed pages in real Chromium, against the live instance.
+"""Viewers on the watch and embed pages of videos without HLS (webtorrent's path) in real
+Chromium, against a live instance.
 
-Each browser context is one viewer with its own storage (webtorrent keeps pieces there, and the
-page keeps the viewer's P2P choice in localStorage). "Plays" means the picture decodes
-(videoWidth > 0) and currentTime advances (a media clock alone can run without a decoded frame).
+A video imported before the instance made HLS has only its MP4: the page streams it over
+webtorrent, which keeps pieces in the browser's storage. These tests import their own videos and
+take their HLS away, which leaves them as such a video (tests/test_hls_browser.py covers the
+HLS path).
 """
 
-import json
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, WebSocket
 
-from tests.browser import PageLog, chromium, chromium_available, new_peer_context, watch_page
+from instance.demo_media import generate_demo_video
+from tests.browser import chromium_available
 from tests.conftest import get_json
+from tests.viewer import browser, viewer_factory, watch_path  # noqa: F401 (browser: a fixture)
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium"),
 ]
 
-# Loopback playback starts within about a second (measured in Chromium); these only bound a failure.
-PLAY_TIMEOUT_MS = 15_000
 SEED_TIMEOUT_MS = 20_000
-TRACKER_SOCKET = "/tracker/socket"
 WEBTORRENT_BUNDLE = "/assets/vendor/webtorrent/webtorrent.min.js"
-
-READ_STATS = """() => {
-  const d = document.getElementById("p2p-stats").dataset;
-  return {mode: d.mode, progress: Number(d.progress), peers: Number(d.peers),
-          p2p: Number(d.bytesP2p), http: Number(d.bytesHttp), up: Number(d.bytesUp)};
-}"""
-
-
-@dataclass
-class ViewerPage:
-    page: Page
-    log: PageLog
-    sockets: list[WebSocket] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-
-    def stats(self) -> dict:
-        return self.page.evaluate(READ_STATS)
-
-    def tracker_sockets(self) -> list[WebSocket]:
-        return [ws for ws in self.sockets if TRACKER_SOCKET in ws.url]
-
-    def wait_for_tracker_socket(self, timeout_ms: float = PLAY_TIMEOUT_MS) -> WebSocket:
-        deadline = time.monotonic() + timeout_ms / 1000
-        while not self.tracker_sockets():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no tracker socket: {self.diagnostics()}")
-            self.page.wait_for_timeout(50)
-        return self.tracker_sockets()[-1]
-
-    def loaded_webtorrent(self) -> bool:
-        return any(WEBTORRENT_BUNDLE in url for url in self.requests)
-
-    def wait_for_stats(self, condition: str, timeout_ms: float = PLAY_TIMEOUT_MS) -> dict:
-        """Until `condition`, a JS expression over `s` (the stats), holds."""
-        try:
-            self.page.wait_for_function(f"(s => {condition})(({READ_STATS})())", timeout=timeout_ms)
-        except Exception as error:
-            raise AssertionError(f"stats never met {condition}: {self.diagnostics()}") from error
-        return self.stats()
-
-    def wait_until_playing(self, seconds: float = 0.5) -> float:
-        """Until the picture decodes and currentTime advanced `seconds`; returns currentTime."""
-        start = self.page.evaluate("document.getElementById('player').currentTime")
-        try:
-            self.page.wait_for_function(
-                """([start, seconds]) => {
-                     const video = document.getElementById("player");
-                     return video.videoWidth > 0 && video.currentTime >= start + seconds;
-                   }""",
-                arg=[start, seconds],
-                timeout=PLAY_TIMEOUT_MS,
-            )
-        except Exception as error:
-            raise AssertionError(f"the video did not play: {self.diagnostics()}") from error
-        return self.page.evaluate("document.getElementById('player').currentTime")
-
-    def diagnostics(self) -> str:
-        state = self.page.evaluate(
-            """() => { const v = document.getElementById("player");
-                return {src: v.currentSrc, time: v.currentTime, width: v.videoWidth,
-                        error: v.error && v.error.message, ready: v.readyState}; }"""
-        )
-        details = {"video": state, "stats": self.stats(), "status": self.status()}
-        return json.dumps(details) + "\n" + "\n".join(self.log.console + self.log.errors)
-
-    def status(self) -> str:
-        return self.page.text_content("#p2p-status") or ""
-
-
-@dataclass
-class Viewer:
-    """One person's browser: pages opened here share localStorage and webtorrent's storage."""
-
-    context: BrowserContext
-    base_url: str
-
-    def open(self, path: str) -> ViewerPage:
-        page = self.context.new_page()
-        viewer_page = ViewerPage(page, watch_page(page, frames=False))
-        page.on("websocket", lambda ws: viewer_page.sockets.append(ws))
-        page.on("request", lambda request: viewer_page.requests.append(request.url))
-        page.goto(f"{self.base_url}{path}")
-        return viewer_page
+# Like the demo videos: (seconds, seed); the seeds differ from theirs, so do the infohashes.
+WEB_VIDEOS = [(8, 20), (6, 21), (10, 22)]
+DEMO_BIT_RATE = 400_000
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
+def videos(import_instance) -> list[dict]:
+    """Three videos with only their MP4 (as imported before HLS), in the API's shape."""
+    uuids = []
+    with tempfile.TemporaryDirectory() as folder:
+        for seconds, seed in WEB_VIDEOS:
+            path = generate_demo_video(
+                Path(folder) / f"web-{seed}.mp4", seconds=seconds, seed=seed, bit_rate=DEMO_BIT_RATE
+            )
+            out = import_instance.manage("import_video", str(path), "--name", f"Web video {seed}")
+            uuids.append(out.split()[0])
+    import_instance.manage(
+        "shell",
+        "-c",
+        "import shutil; from instance.models import StreamingPlaylist as P\n"
+        f"for p in P.objects.filter(video__uuid__in={uuids!r}):\n"
+        "    shutil.rmtree(p.folder); p.delete()",
+    )
+    return [get_json(f"{import_instance.url}/api/v1/videos/{uuid}") for uuid in uuids]
 
 
 @pytest.fixture
-def new_viewer(browser, live_instance) -> Iterator:
-    contexts = []
-
-    def new_viewer() -> Viewer:
-        context = new_peer_context(browser, live_instance.url)
-        contexts.append(context)
-        return Viewer(context, live_instance.url)
-
-    yield new_viewer
-    for context in contexts:
-        context.close()
+def new_viewer(browser, import_instance) -> Iterator:  # noqa: F811
+    yield from viewer_factory(browser, import_instance.url)
 
 
-@pytest.fixture(scope="module")
-def videos(live_instance) -> list[dict]:
-    return get_json(f"{live_instance.url}/api/v1/videos")["data"]
-
-
-def watch_path(video: dict, query: str = "") -> str:
-    return f"/videos/watch/{video['uuid']}{query}"
+def loaded_webtorrent(page) -> bool:
+    return page.loaded(WEBTORRENT_BUNDLE)
 
 
 @contextmanager
-def changed_in_database(live_instance, model: str, lookup: str, field_name: str, value) -> Iterator:
+def changed_in_database(instance, model: str, lookup: str, field_name: str, value) -> Iterator:
     """Sets one field of one row through the ORM (save(): signals fire), then restores it."""
 
     def run(code: str) -> str:
-        return live_instance.manage("shell", "-c", f"from instance.models import *; {code}")
+        return instance.manage("shell", "-c", f"from instance.models import *; {code}")
 
     read_and_set = (
         f"row = {model}.{lookup}; print(repr(row.{field_name})); "
@@ -210,7 +131,7 @@ def test_before_consent_the_video_plays_over_http_and_p2p_starts_only_on_accept(
     assert page.page.get_attribute("#p2p-notice a", "href").endswith("/about/privacy")
     page.wait_until_playing()
     assert page.stats()["mode"] == "http" and page.stats()["http"] > 0
-    assert page.tracker_sockets() == [] and not page.loaded_webtorrent()
+    assert page.tracker_sockets() == [] and not loaded_webtorrent(page)
 
     page.page.click("#p2p-accept")
     page.wait_for_stats("s.mode === 'p2p'")
@@ -220,7 +141,7 @@ def test_before_consent_the_video_plays_over_http_and_p2p_starts_only_on_accept(
     page.wait_until_playing()
     assert page.page.is_hidden("#p2p-notice")
     page.wait_for_tracker_socket()
-    assert page.loaded_webtorrent()
+    assert loaded_webtorrent(page)
 
 
 def test_viewer_who_turned_p2p_off_plays_over_http_with_no_tracker_socket(new_viewer, videos):
@@ -235,8 +156,8 @@ def test_viewer_who_turned_p2p_off_plays_over_http_with_no_tracker_socket(new_vi
     assert page.page.is_hidden("#p2p-notice")
     assert page.stats()["mode"] == "http" and page.stats()["http"] > 0
     assert "turned P2P off" in page.status()
-    assert page.tracker_sockets() == [] and not page.loaded_webtorrent()
-    assert first.tracker_sockets() == [] and not first.loaded_webtorrent()
+    assert page.tracker_sockets() == [] and not loaded_webtorrent(page)
+    assert first.tracker_sockets() == [] and not loaded_webtorrent(first)
 
 
 @pytest.mark.parametrize("page_path", ["/videos/watch/", "/videos/embed/"])
@@ -251,23 +172,23 @@ def test_p2p_0_view_plays_over_http_with_no_tracker_socket(new_viewer, videos, p
     page.page.evaluate("document.getElementById('player').play()")
     page.wait_until_playing()
     assert page.stats()["mode"] == "http"
-    assert page.tracker_sockets() == [] and not page.loaded_webtorrent()
+    assert page.tracker_sockets() == [] and not loaded_webtorrent(page)
 
 
 def test_video_with_p2p_off_plays_over_http_with_no_tracker_socket(
-    new_viewer, videos, live_instance
+    new_viewer, videos, import_instance
 ):
     viewer = new_viewer()
     viewer.open(watch_path(videos[0])).page.click("#p2p-accept")
     viewer.context.pages[0].close()
     uuid = videos[2]["uuid"]
-    with changed_in_database(live_instance, "Video", f"objects.get(uuid='{uuid}')", "p2p", "off"):
+    with changed_in_database(import_instance, "Video", f"objects.get(uuid='{uuid}')", "p2p", "off"):
         page = viewer.open(watch_path(videos[2]))
         page.wait_until_playing()
         assert page.stats()["mode"] == "http"
         assert page.page.is_hidden("#p2p-notice") and page.page.is_hidden("#p2p-toggle")
         assert "off for this video" in page.status()
-        assert page.tracker_sockets() == [] and not page.loaded_webtorrent()
+        assert page.tracker_sockets() == [] and not loaded_webtorrent(page)
 
 
 def test_turning_p2p_off_on_the_page_leaves_the_tracker_and_keeps_playing(new_viewer, videos):
@@ -294,10 +215,10 @@ def test_turning_p2p_off_on_the_page_leaves_the_tracker_and_keeps_playing(new_vi
 
 
 def test_without_required_consent_p2p_starts_at_once_and_the_notice_only_informs(
-    new_viewer, videos, live_instance
+    new_viewer, videos, import_instance
 ):
     with changed_in_database(
-        live_instance, "InstanceSettings", "load()", "p2p_requires_consent", False
+        import_instance, "InstanceSettings", "load()", "p2p_requires_consent", False
     ):
         page = new_viewer().open(watch_path(videos[0]))
         page.wait_for_stats("s.mode === 'p2p'")

@@ -9,6 +9,7 @@ from django.core.management import call_command
 
 from instance.models import InstanceSettings, P2PSetting, Video
 from instance.settings import _ice_servers
+from tests.live import ROOT
 
 pytestmark = pytest.mark.django_db
 
@@ -134,5 +135,42 @@ def test_webtorrent_service_worker_is_served_from_the_site_root_as_javascript(cl
 
 
 def test_player_scripts_and_styles_are_served_by_the_instance(client):
-    for path in ("instance/player.js", "instance/p2p-stream.js", "instance/instance.css"):
-        assert client.get(f"/assets/{path}").status_code == 200
+    scripts = [p.name for p in (ROOT / "instance/static/instance").glob("*.js")]
+    assert {"player.js", "engine-hls.js", "engine-webtorrent.js"} <= set(scripts)
+    for name in [*scripts, "instance.css"]:
+        assert client.get(f"/assets/instance/{name}").status_code == 200
+
+
+def import_map(response) -> dict:
+    html = response.content.decode()
+    start = html.index('<script type="importmap">') + len('<script type="importmap">')
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+@pytest.mark.parametrize("prefix", ["/videos/watch/", "/videos/embed/"])
+def test_player_pages_play_the_hls_playlist_with_its_swarm_id_and_segment_hashes(
+    client, video, prefix
+):
+    response = client.get(f"{prefix}{video.uuid}")
+    playlist = video.hls_playlist
+    assert player_config(response)["hls"] == {
+        "playlistUrl": f"http://testserver/static/streaming-playlists/hls/{video.uuid}/master.m3u8",
+        "segmentsSha256Url": (
+            f"http://testserver/static/streaming-playlists/hls/{video.uuid}/segments-sha256.json"
+        ),
+        "swarmId": str(video.uuid),
+    }
+    assert playlist.swarm_id == str(video.uuid)
+    # The npm modules import each other by package name: the page maps each name to the copy
+    # the instance serves (no CDN), and each is there.
+    imports = import_map(response)["imports"]
+    assert set(imports) == {"hls.js", "p2p-media-loader-core", "p2p-media-loader-hlsjs"}
+    for url in imports.values():
+        assert url.startswith("/assets/vendor/")
+        served = client.get(url)
+        assert served.status_code == 200 and "javascript" in served["Content-Type"]
+
+
+def test_a_video_without_hls_tells_the_player_to_use_webtorrent(client, video):
+    video.hls_playlist.delete()
+    assert player_config(client.get(f"/videos/watch/{video.uuid}"))["hls"] is None
