@@ -42,7 +42,7 @@ from bench.tracker_bench import (  # noqa: E402
     raise_open_files_limit,
     run_one,
 )
-from tracker.redis_link import namespace  # noqa: E402
+from tracker.redis_link import namespace, processes_key  # noqa: E402
 
 
 class OwnRedis:
@@ -101,7 +101,7 @@ class PeerveilOnRedis(Peerveil):
     def measured_pid(self) -> int:
         parent = self.process.pid
         deadline = time.monotonic() + 60
-        procs = f"{namespace((self.data_dir / 'secret_key').read_text().strip())}:procs"
+        procs = processes_key(namespace((self.data_dir / "secret_key").read_text().strip()))
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError):
                 children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()

@@ -13,7 +13,7 @@ import redis
 from websockets.asyncio.client import connect
 
 from tests.live import LiveInstance, free_port
-from tracker.redis_link import namespace, swarm_keys
+from tracker.redis_link import namespace, processes_key, swarm_keys
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -180,7 +180,7 @@ class Peer:
 def wait_for_processes(instance: LiveInstance, url: str, count: int, within: float = 30) -> None:
     """Until `count` tracker processes beat in Redis (each listens before its first beat)."""
     deadline = time.monotonic() + within
-    procs = f"{prefix_of(instance)}:procs"
+    procs = processes_key(prefix_of(instance))
     while len(redis_client(url).zrangebyscore(procs, time.time() * 1000 - 2000, "+inf")) < count:
         assert time.monotonic() < deadline, f"fewer than {count} tracker processes came up"
         time.sleep(0.1)

@@ -56,6 +56,16 @@ def new_process_id() -> str:
     return os.urandom(redis_scripts.PROCESS_CHARS // 2).hex()
 
 
+def processes_key(prefix: str) -> str:
+    """The heartbeat set; it and the list of swarms share the hash tag {index}, so that the one
+    script touching both runs on one node of a Redis Cluster."""
+    return f"{prefix}:{{index}}:procs"
+
+
+def swarms_key(prefix: str) -> str:
+    return f"{prefix}:{{index}}:swarms"
+
+
 def swarm_keys(prefix: str, info_hash: bytes) -> list[str]:
     tag = f"{prefix}:{{{info_hash.hex()}}}"
     return [f"{tag}:w", f"{tag}:wx", f"{tag}:h", f"{tag}:hx", f"{tag}:d"]
@@ -139,7 +149,7 @@ class RedisLink:
             task.cancel()
         if self.client is not None:
             with contextlib.suppress(*_FAILURES):
-                await self.client.zrem(f"{self.prefix}:procs", self.process)
+                await self.client.zrem(processes_key(self.prefix), self.process)
             await self.client.aclose()
             await self.listening.aclose()
 
@@ -301,7 +311,7 @@ class RedisLink:
         await self._connected()
         now = self.service.now()
         web_ttl, _ = self._ttls()
-        procs = f"{self.prefix}:procs"
+        procs = processes_key(self.prefix)
         dead_after = int(1000 * DEAD_AFTER_SECONDS)
         if self.last_heartbeat and now - self.last_heartbeat > DEAD_AFTER_SECONDS:
             # Silent long enough for the others to take this process for dead: its peers
@@ -310,7 +320,7 @@ class RedisLink:
         written, self.written = self.written, set()
         try:
             dead, listed = await self.client.evalsha(
-                self.shas["HEARTBEAT"], 2, procs, f"{self.prefix}:swarms", self.process,
+                self.shas["HEARTBEAT"], 2, procs, swarms_key(self.prefix), self.process,
                 dead_after, max(web_ttl, dead_after), *(h.hex() for h in written),
             )  # fmt: skip
         except _FAILURES:
