@@ -213,3 +213,25 @@ def test_p2p_switched_off_empties_the_replica_and_is_written_to_redis_as_a_drop(
     assert VIDEO in b.store.take_journal()[1]
     refused = b.announce(Socket(2), pid(2))
     assert refused[0][1].reason == P2P_DISABLED
+
+
+def test_an_address_flooding_from_sockets_on_two_processes_meets_one_message_budget():
+    def messages_until_blocked(processes):
+        key = "198.51.100.9"
+        meters = [(p, Socket(1), p.core.open_socket(key, 0.0)[0]) for p in processes]
+        scrape = orjson.dumps({"action": "scrape", "info_hash": wire_id(VIDEO)})
+        for n in range(200):
+            process, socket, meter = meters[n % len(meters)]
+            messages = process.core.receive_web(socket, meter, scrape, n / 100, process.rng)
+            events = process.core.guard_events()
+            for other in processes:
+                if other is not process:
+                    other.core.replay_guard(events, n / 100)
+            if getattr(messages.messages[0][1], "reason", "").startswith("blocked"):
+                return n
+        return None
+
+    limits = {"source_messages_per_minute": 20, "breaches_before_block": 3}
+    alone = messages_until_blocked(list(two_processes(**limits))[:1])
+    split = messages_until_blocked(list(two_processes(**limits)))
+    assert alone is not None and split == alone

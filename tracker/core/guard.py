@@ -125,6 +125,8 @@ class Guard:
         if verdict is not None:
             return None, verdict
         if source.sockets >= self.config.max_sockets:
+            if self.shared is not None:
+                self.shared.append((key, "b", ()))
             return None, self.breach(source, REFUSED_SOCKETS, now)
         source.sockets += 1
         if source.sockets >= self.config.alarm_sockets:
@@ -145,9 +147,22 @@ class Guard:
         config = self.config
         per_socket = config.socket_messages_per_minute
         per_source = config.source_messages_per_minute
-        if not meter.bucket.take(per_socket, per_socket / 60.0, now) or not source.bucket.take(
-            per_source, per_source / 60.0, now
-        ):
+        if not meter.bucket.take(per_socket, per_socket / 60.0, now):
+            if self.shared is not None:
+                self.shared.append((source.key, "b", ()))
+            return self.breach(source, REFUSED_RATE, now)
+        if self.shared is not None:
+            self.shared.append((source.key, "m", ()))
+        if not source.bucket.take(per_source, per_source / 60.0, now):
+            return self.breach(source, REFUSED_RATE, now)
+        return None
+
+    def meter_source(self, source: Source, now: float) -> Verdict | None:
+        """A message of the source on another process (shared_guard.py): its source budget."""
+        if source.blocked_until > now:
+            return None
+        per_source = self.config.source_messages_per_minute
+        if not source.bucket.take(per_source, per_source / 60.0, now):
             return self.breach(source, REFUSED_RATE, now)
         return None
 

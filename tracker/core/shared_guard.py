@@ -9,8 +9,9 @@ request answers it and rings its alarms; a replayed request that starts a block 
 source's sockets here too.
 
 Shared: the videos asked about (the video limit and its breaches), HTTP requests and HTTP
-announces per video. Per process: socket counts and message rates (a socket's messages stay on
-its process, and the socket limit is checked before the upgrade).
+announces per video, WebSocket messages against the source's message budget, and requests
+refused for a budget that is the process's own (a socket's messages; the address's sockets on
+that process, whose count is per process: an address may hold the socket limit on each).
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def replay(
                 verdict = guard.http_request(source, now)
             elif kind == "a":
                 verdict = guard.http_announce(source, counted_as(args[0]), now)
+            elif kind == "m":
+                verdict = guard.meter_source(source, now)
+            elif kind == "b":
+                # Refused there for a budget of its own (a socket's messages, the sockets of
+                # the address on that process): a step towards a block here too.
+                verdict = None if source.blocked_until > now else guard.breach(source, "", now)
             else:
                 continue
             if verdict is not None and verdict.new_block:
