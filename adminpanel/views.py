@@ -19,11 +19,17 @@ from django.views.decorators.http import require_POST, require_safe
 from instance.models import InstanceSettings, Video
 from tracker.service import service
 
-from .forms import InstanceP2PForm, TrackerLimitsForm, VideoP2PForm, VideoSearchForm
+from .forms import (
+    InstanceP2PForm,
+    TrackerLimitsForm,
+    VideoCrowdForm,
+    VideoP2PForm,
+    VideoSearchForm,
+)
 from .models import AuditEntry
 from .privacy_facts import http_address_kept_seconds, instance_facts, tracker_config
 from .swarm_overview import active_swarms, video_swarm
-from .switches import set_video_p2p, update_instance_settings
+from .switches import set_video_min_viewers, set_video_p2p, update_instance_settings
 
 VIDEOS_PER_PAGE = 25
 AUDIT_ENTRIES_PER_PAGE = 50
@@ -115,18 +121,39 @@ def video_list(request):
     return render(request, "adminpanel/video_list.html", context)
 
 
+def render_video_detail(request, video, *, crowd_form=None, status=200):
+    row = InstanceSettings.load()
+    context = {
+        "video": video,
+        "form": VideoP2PForm(initial={"p2p": video.p2p}),
+        "crowd_form": crowd_form or VideoCrowdForm(initial={"min_viewers": video.p2p_min_viewers}),
+        "instance_min_viewers": row.p2p_min_viewers,
+        "instance_p2p": row.p2p_enabled,
+        "swarm": video_swarm(video),
+        "audit_entries": AuditEntry.objects.about_video(video.uuid)[:AUDIT_ENTRIES_ON_OVERVIEW],
+    }
+    return render(request, "adminpanel/video_detail.html", context, status=status)
+
+
 @staff_required
 @require_safe
 def video_detail(request, uuid):
     video = get_object_or_404(Video.objects.prefetch_related("files"), uuid=uuid)
-    context = {
-        "video": video,
-        "form": VideoP2PForm(initial={"p2p": video.p2p}),
-        "instance_p2p": InstanceSettings.load().p2p_enabled,
-        "swarm": video_swarm(video),
-        "audit_entries": AuditEntry.objects.about_video(video.uuid)[:AUDIT_ENTRIES_ON_OVERVIEW],
-    }
-    return render(request, "adminpanel/video_detail.html", context)
+    return render_video_detail(request, video)
+
+
+@staff_required
+@require_POST
+def video_min_viewers(request, uuid):
+    video = get_object_or_404(Video.objects.prefetch_related("files"), uuid=uuid)
+    form = VideoCrowdForm(request.POST)
+    if not form.is_valid():
+        return render_video_detail(request, video, crowd_form=form, status=400)
+    entry = set_video_min_viewers(
+        video, form.cleaned_data["min_viewers"], request.user.get_username()
+    )
+    report_changes(request, [entry] if entry else [])
+    return redirect("adminpanel:video", uuid=video.uuid)
 
 
 @staff_required

@@ -80,6 +80,27 @@ def _p2p_by_swarm(files, renditions, instance_p2p: bool) -> dict[bytes, bool]:
     return found
 
 
+def _min_viewers_by_swarm(files, renditions, instance_min_viewers: int) -> dict[bytes, int]:
+    """The crowd threshold of each swarm of these files and renditions that has one above 1
+    (the threshold is a video's, so all its swarms have the same; each swarm counts its own
+    viewers)."""
+    files = files.select_related("video").only("info_hash", "video__p2p_min_viewers")
+    found = {
+        bytes.fromhex(f.info_hash): f.video.min_viewers_effective(instance_min_viewers)
+        for f in files
+    }
+    renditions = renditions.select_related("playlist__video").only(
+        "info_hash", "playlist__video__p2p_min_viewers"
+    )
+    found.update(
+        {
+            r.info_hash_bytes: r.playlist.video.min_viewers_effective(instance_min_viewers)
+            for r in renditions
+        }
+    )
+    return {info_hash: n for info_hash, n in found.items() if n > 1}
+
+
 def p2p_of(info_hashes: Iterable[bytes]) -> dict[bytes, bool | None]:
     """Whether P2P is on for each of these swarms now (None: not published any more)."""
     wanted = list(info_hashes)
@@ -149,6 +170,9 @@ class TrackerPolicy:
                 guard=guard_config(row),
                 p2p=_p2p_by_swarm(
                     VideoFile.objects.all(), HLSRendition.objects.all(), row.p2p_enabled
+                ),
+                min_viewers=_min_viewers_by_swarm(
+                    VideoFile.objects.all(), HLSRendition.objects.all(), row.p2p_min_viewers
                 ),
             )
             self._version, self._loaded_changes = version, changes

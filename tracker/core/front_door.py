@@ -41,12 +41,14 @@ CLOSE_POLICY_VIOLATION = 1008
 
 @dataclass(frozen=True)
 class Policy:
-    """What the instance decides: the limits, and which torrents it publishes with P2P on
-    (True) or off (False); a torrent it does not publish is absent."""
+    """What the instance decides: the limits, which torrents it publishes with P2P on (True)
+    or off (False), a torrent it does not publish being absent, and the crowd threshold of
+    every swarm that has one above 1 (a swarm absent from `min_viewers` has none)."""
 
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
     p2p: Mapping[bytes, bool] = field(default_factory=dict)
+    min_viewers: Mapping[bytes, int] = field(default_factory=dict)
 
 
 class Result(NamedTuple):
@@ -93,7 +95,8 @@ class TrackerCore:
     def __init__(self, store: SwarmStore, policy: Policy | None = None) -> None:
         self._policy = policy or Policy()
         self._p2p = dict(self._policy.p2p)
-        self.swarms = Tracker(self._policy.tracker, store, self._access)
+        self._min_viewers = dict(self._policy.min_viewers)
+        self.swarms = Tracker(self._policy.tracker, store, self._access, self._threshold)
         self.guard = Guard(self._policy.guard)
 
     @property
@@ -111,6 +114,9 @@ class TrackerCore:
             return UNKNOWN_INFOHASH
         return None if allowed else P2P_DISABLED
 
+    def _threshold(self, info_hash: bytes) -> int:
+        return self._min_viewers.get(info_hash, 1)
+
     def _known(self, info_hash: bytes) -> bool:
         return info_hash in self._p2p
 
@@ -122,6 +128,8 @@ class TrackerCore:
         self._policy = policy
         self.swarms.apply_config(policy.tracker)
         self.guard.config = policy.guard
+        # A new threshold applies from each swarm's next message on.
+        self._min_viewers = dict(policy.min_viewers)
         before, self._p2p = self._p2p, dict(policy.p2p)
         return self._empty_closed_swarms(before)
 
@@ -195,14 +203,14 @@ class TrackerCore:
             failure = Failure(error.action, error.reason, error.info_hash)
             return Result(messages=((connection, failure),))
         if meter is None:
-            return Result(messages=tuple(self._handle(connection, message, now, rng)))
+            return Result(messages=tuple(self._handle(connection, message, now, rng, None)))
         if isinstance(message, WebScrape):
             info_hashes, action = message.info_hashes, "scrape"
         elif isinstance(message, WebAnnounce):
             info_hashes, action = (message.info_hash,), "announce"
         else:
             # An answer can only go to a peer whose offer this socket was sent: nothing new.
-            return Result(messages=tuple(self._handle(connection, message, now, rng)))
+            return Result(messages=tuple(self._handle(connection, message, now, rng, key)))
         source = meter.source
         verdict = self.guard.request_videos(source, info_hashes, self._known, now)
         if verdict is not None and verdict.refusal is not None:
@@ -214,13 +222,16 @@ class TrackerCore:
             )
             if not sample:
                 message = replace(message, offers=())
-        outgoing = self._handle(connection, message, now, rng)
+        outgoing = self._handle(connection, message, now, rng, key)
         return _with_verdict(Result(messages=tuple(outgoing)), verdict, key)
 
-    def _handle(self, connection: object, message, now: float, rng: random.Random) -> list:
-        """The state machine's messages, or the failure reason of what it refuses."""
+    def _handle(
+        self, connection: object, message, now: float, rng: random.Random, key: str | None
+    ) -> list:
+        """The state machine's messages, or the failure reason of what it refuses. The peer
+        counts as a viewer of the swarm under `key`, the guard's key of its source."""
         try:
-            return self.swarms.handle_web_message(connection, message, now, rng)
+            return self.swarms.handle_web_message(connection, message, now, rng, key)
         except ProtocolError as error:
             return [(connection, Failure(error.action, error.reason, error.info_hash))]
 
@@ -307,6 +318,12 @@ class TrackerCore:
         and sources idle for a window."""
         self.swarms.expire(now)
         self.guard.expire(now)
+
+    def viewers(self, info_hashes: list[bytes]) -> dict[bytes, int]:
+        """Distinct viewers (sources) of each of these swarms now: what the crowd threshold
+        compares, counts only."""
+        store = self.swarms.store
+        return {info_hash: store.viewers(info_hash) for info_hash in info_hashes}
 
     def counts(self) -> dict[bytes, KindCounts]:
         """Peers per kind of every swarm that has any: counts only."""
