@@ -18,10 +18,11 @@ urlpatterns = [
     ),
     path("admin-panel/audit/", views.audit_log, name="audit"),
     path("admin-panel/alarms/", alarm_views.alarm_list, name="alarms"),
+    path("admin-panel/alarms/<int:pk>/", alarm_views.incident_detail, name="incident"),
     path(
         "admin-panel/alarms/<int:pk>/acknowledge",
-        alarm_views.alarm_acknowledge,
-        name="alarm-acknowledge",
+        alarm_views.incident_acknowledge,
+        name="incident-acknowledge",
     ),
     path("admin-panel/redundancy/", redundancy_views.redundancy, name="redundancy"),
     path(

@@ -28,6 +28,7 @@ from .forms import (
 )
 from .models import AuditEntry
 from .privacy_facts import http_address_kept_seconds, instance_facts, tracker_config
+from .spy_cost_card import spy_cost_card
 from .swarm_overview import active_swarms, video_swarm
 from .switches import set_video_min_viewers, set_video_p2p, update_instance_settings
 
@@ -72,6 +73,7 @@ def render_overview(request, *, p2p_form=None, limits_form=None, status=200):
         "videos_with_p2p": Video.objects.p2p_enabled(row.p2p_enabled).count(),
         "swarms": active_swarms(),
         "tracker_totals": service.stats(),
+        "spy_cost": spy_cost_card(row),
         "audit_entries": AuditEntry.objects.newest(AUDIT_ENTRIES_ON_OVERVIEW),
     }
     return render(request, "adminpanel/overview.html", context, status=status)
