@@ -19,9 +19,8 @@ from django.utils import timezone
 
 from adminpanel.models import AuditEntry
 from instance.models import InstanceSettings
-from tracker import core
+from tracker import alarms, core
 from tracker.access import guard_config
-from tracker import alarms
 from tracker.alarms import dispatcher, record
 from tracker.models import Alarm, Incident
 from tracker.service import service
