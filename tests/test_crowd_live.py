@@ -43,7 +43,10 @@ class WebViewer:
     """A browser's socket from its own address: announces with offers, answers offers."""
 
     def __init__(self, live, address: str, name: str) -> None:
-        self.socket = connect(f"{live.ws_tracker}?c={name}", source_address=(address, 0))
+        # Entered at once (a socket held across the test's steps), closed by close().
+        self.socket = connect(
+            f"{live.ws_tracker}?c={name}", source_address=(address, 0)
+        ).__enter__()
         self.peer_id = (f"-WW0208-{name}" + "." * 20)[:20]
         self.offers = 0
         self.inbox: list[dict] = []  # messages that came while it waited for a reply
