@@ -151,6 +151,7 @@ class Rush:
     requests: int
     learned: int  # peers' addresses
     videos: int  # videos it got answers about
+    blocked: bool = True  # False: too few videos to breach the limit enough (one pass)
 
 
 def rush(swarm_lists: Sequence[Sequence[Swarm]], limits: Limits) -> Rush:
@@ -160,16 +161,21 @@ def rush(swarm_lists: Sequence[Sequence[Swarm]], limits: Limits) -> Rush:
     if guard is None:
         raise ValueError("an unprotected tracker never stops a crawler")
     requests = learned = videos = 0
+    blocked = True
     for swarms in swarm_lists:
         # The burst is served; the next videos are refused without a breach up to max_videos,
         # then each request is a breach, and the last breach blocks.
-        requests += 2 * min(len(swarms), guard.max_videos) + guard.breaches_before_block
+        if 2 * (len(swarms) - guard.max_videos) >= guard.breaches_before_block:
+            requests += 2 * guard.max_videos + guard.breaches_before_block
+        else:  # one pass over too few videos to be blocked
+            requests += 2 * len(swarms)
+            blocked = False
         for swarm in swarms[: guard.video_burst]:
             videos += 1
             if limits.crowd and swarm.threshold > 1 and swarm.viewers + 1 < swarm.threshold:
                 continue  # the crawler itself is one viewer more
             learned += min(swarm.web, limits.web_sample) + min(swarm.http, limits.http_sample)
-    return Rush(requests, learned, videos)
+    return Rush(requests, learned, videos, blocked)
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,9 @@ class Card:
     protected_largest: Cost
     unprotected_all: Cost
     unprotected_largest: Cost
+    # One address asking about the largest swarms first, as fast as it can, until it is
+    # blocked (the spy benchmark's "most popular first" crawler).
+    rush_largest: Rush
 
 
 def card(swarms: Sequence[Swarm], tracker: TrackerConfig, guard: GuardConfig) -> Card:
@@ -196,4 +205,5 @@ def card(swarms: Sequence[Swarm], tracker: TrackerConfig, guard: GuardConfig) ->
         protected_largest=collection_cost(largest, protected),
         unprotected_all=collection_cost(live, unprotected),
         unprotected_largest=collection_cost(largest, unprotected),
+        rush_largest=rush([sorted(live, key=lambda s: s.size, reverse=True)], protected),
     )

@@ -23,7 +23,9 @@ its requests, the seconds to its first alarm and to its block, and the honest re
 meanwhile; then the alarms against honest peers and their refused requests over the whole run
 (a viewer's third new video at once is refused P2P until a slot frees: not an alarm, but a cost).
 Targets: under 5% learned before the block, the first alarm within 30 s, no
-alarm on an honest peer.
+alarm on an honest peer. Beside what the crawler learned, the table gives what adminpanel.spy_cost
+predicts from the swarms as they were when it started (within a factor of 2 is the target).
+`--min-viewers N` sets the instance's crowd threshold: swarms below N viewers give nothing.
 """
 
 from __future__ import annotations
@@ -211,6 +213,11 @@ async def simulate(args, server: Server, videos: list[bytes]) -> list[tuple[str,
         await asyncio.sleep(args.ramp / args.peers)
     print(f"{args.peers} peers joined; settling for {args.settle:.0f} s", flush=True)
     await asyncio.sleep(args.settle)
+    sizes: dict[bytes, int] = {}
+    for _, video in world.active:
+        sizes[video] = sizes.get(video, 0) + 1
+    below = [n for n in sizes.values() if n < args.min_viewers]
+    crowd = (len(below), len(sizes), sum(below), sum(sizes.values()))
     key = daily_key((server.data / "secret_key").read_text().strip(), datetime.now(UTC).date())
     results = []
     for label, addresses, order in (
@@ -228,7 +235,7 @@ async def simulate(args, server: Server, videos: list[bytes]) -> list[tuple[str,
     honest = {source_hash(key, honest_address(n)) for n in range(args.peers)}
     alarms = sum(1 for h, _, _ in server.alarms() if h in honest)
     results.append(("honest", {"alarms": alarms, "requests": world.requests,
-                               "refusals": dict(world.refusals)}))  # fmt: skip
+                               "refusals": dict(world.refusals), "crowd": crowd}))  # fmt: skip
     return results
 
 
@@ -267,6 +274,11 @@ def table(results, args) -> str:
             verdicts.append((f"{label}: learned < 5%", share < 0.05))
         verdicts.append((f"{label}: alarm within 30 s", (r["first_alarm"] or 99) <= 30))
     honest = results[-1][1]
+    below, swarms, hidden, peers = honest["crowd"]
+    lines.append(
+        f"\nbefore the crawlers: {below} of {swarms} swarms below {args.min_viewers} viewers, "
+        f"holding {hidden} of {peers} peers (none of them relayed or listed)"
+    )
     refusals = honest["refusals"]
     reasons = "; ".join(f"{reason}: {n}" for reason, n in sorted(refusals.items()))
     lines.append(f"\nalarms raised against honest peers: {honest['alarms']}")

@@ -184,4 +184,7 @@ def test_the_overview_shows_the_spys_cost_of_the_live_swarms(admin_client):
     }
     # 12 peers, 20 per reply: one request collects them, protected or not.
     assert rows["protected-all"] == rows["unprotected-all"] == "1"
-    assert "1 swarm, 12" in " ".join(page.split())
+    prose = " ".join(page.split())
+    assert "1 swarm, 12" in prose
+    assert "is never blocked here" in prose
+    assert "2 requests, having learned 12 addresses from 1 swarm, it must wait" in prose

@@ -226,6 +226,13 @@ def test_the_rush_prediction_matches_a_crawler_on_the_real_core(threshold):
         assert predicted.learned == reached == 0 or within_factor_2(predicted.learned, reached)
 
 
+def test_a_crawler_with_too_few_videos_to_breach_the_limits_is_not_blocked():
+    few = [Swarm(3, 3, viewers=6) for _ in range(GUARD.max_videos + 2)]
+    predicted = rush([few], Limits.of(TRACKER, GUARD))
+    assert not predicted.blocked and predicted.requests == 2 * len(few)
+    assert rush_on_the_real_core(few) == (predicted.requests, predicted.learned)
+
+
 def test_a_swarm_below_its_threshold_gives_a_rushing_crawler_nothing():
     small = [Swarm(2, 1, viewers=3, threshold=5), Swarm(1, 0, viewers=1, threshold=5)]
     assert rush([small], Limits.of(TRACKER, GUARD)).learned == 0
