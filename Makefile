@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SHARED := $(CURDIR)/../shared
 
-.PHONY: run test lint setup setup-dev chromium services bench spy-bench clean
+.PHONY: run test lint setup setup-dev chromium coturn services bench spy-bench clean
 
 run: setup
 	$(PY) manage.py migrate --noinput
@@ -15,7 +15,7 @@ run: setup
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py serve
 
-test: setup-dev chromium services
+test: setup-dev chromium coturn services
 	$(MAKE) lint
 	$(PY) -m pytest
 
@@ -46,6 +46,11 @@ node_modules/.installed: package.json package-lock.json
 # Browser tests drive Debian's Chromium; never a browser downloaded by a test tool.
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+# The instance's STUN server (Debian's coturn), and nft for the tests' NATs in network namespaces.
+# `make run` needs neither: without turnserver it serves with P2P limited to one network.
+coturn:
+	@test -x /usr/bin/turnserver -a -x /usr/sbin/nft || { apt-get update -qq && apt-get install -y -qq coturn nftables; }
 
 services:
 	@if [ -x "$(SHARED)/services-up.sh" ] || [ -f "$(SHARED)/services-up.sh" ]; then \

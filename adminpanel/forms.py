@@ -160,6 +160,18 @@ class TrackerLimitsForm(forms.ModelForm):
         }
 
 
+class IceServersForm(forms.ModelForm):
+    """The STUN/TURN servers viewers' browsers use; empty for the default (instance/ice.py)."""
+
+    class Meta:
+        model = InstanceSettings
+        fields = ["ice_servers"]
+        widgets = {"ice_servers": forms.Textarea(attrs={"rows": 3, "cols": 60})}
+        error_messages = {
+            "ice_servers": {"invalid": 'Not JSON: e.g. [{"urls": "stun:stun.example.org:3478"}].'}
+        }
+
+
 class VideoP2PForm(forms.Form):
     p2p = forms.ChoiceField(label="P2P", choices=P2PSetting.choices)
     # Where to go back to after the change (the list page it was made from); checked in the view.

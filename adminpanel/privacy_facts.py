@@ -7,8 +7,7 @@ limits, alarms, redundancy) replace their "not yet" rows here.
 
 from dataclasses import dataclass
 
-from django.conf import settings
-
+from instance.ice import servers_shown
 from instance.models import InstanceSettings, P2PSetting, Video
 from instance.redundancy.models import RedundancyCopy, RedundancyStrategy
 from tracker.access import guard_config, tracker_config
@@ -79,22 +78,33 @@ def _crowd_fact(row: InstanceSettings) -> Fact:
     )
 
 
-def _stun_fact() -> Fact:
-    urls = []
-    for server in settings.ICE_SERVERS:
-        urls += [server["urls"]] if isinstance(server["urls"], str) else list(server["urls"])
-    if not urls:
+def _stun_fact(row: InstanceSettings) -> Fact:
+    servers = servers_shown(row)
+    if not servers:
         return Fact(
             "stun",
             "STUN / TURN servers",
             "None",
-            "No third party learns your address to help peers connect.",
+            "No server learns your address to help peers connect, so P2P connects you only "
+            "with viewers your browser reaches directly (usually on the same network); "
+            "others get the video from this server.",
         )
+    third_parties = [server.url for server in servers if server.third_party]
+    detail = (
+        "Your browser asks these servers for its public address when it uses P2P, so they "
+        "learn it: that is what lets viewers behind home routers (NAT) connect."
+    )
+    if third_parties:
+        detail += (
+            f" Run by a third party, chosen by this instance's admin: {', '.join(third_parties)}."
+        )
+    else:
+        detail += " Only this instance runs them: no one else learns who watches."
     return Fact(
         "stun",
         "STUN / TURN servers",
-        ", ".join(urls),
-        "These servers see your address when your player uses P2P.",
+        ", ".join(f"{server.url} ({server.kind}, {server.operator})" for server in servers),
+        detail,
     )
 
 
@@ -201,5 +211,5 @@ def instance_facts(row: InstanceSettings | None = None) -> list[Fact]:
             "Forgotten when the client stops, or that long after its last announce (two "
             "announce intervals, checked every minute). Never written to disk or to a log.",
         ),
-        _stun_fact(),
+        _stun_fact(row),
     ]

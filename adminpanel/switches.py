@@ -10,6 +10,7 @@ without being applied.
 
 from django.db import transaction
 
+from instance.ice import server_urls
 from instance.models import InstanceSettings, P2PSetting, Video
 from tracker.core import MAX_CROWD_THRESHOLD
 from tracker.service import service
@@ -20,10 +21,15 @@ INSTANCE_SUBJECT = "instance"
 
 
 def shown(value: object) -> str:
-    """A setting's value as the panel and the audit log show it."""
+    """A setting's value as the panel and the audit log show it (in at most 100 characters)."""
     if isinstance(value, bool):
         return "on" if value else "off"
-    return str(value)
+    if value is None:
+        return "default"
+    if isinstance(value, list):
+        # ICE servers: their URLs only, never a TURN credential.
+        return (", ".join(server_urls(value)) or "none")[:100]
+    return str(value)[:100]
 
 
 def video_subject(video: Video) -> str:

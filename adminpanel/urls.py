@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin-panel/", views.overview, name="overview"),
     path("admin-panel/p2p", views.instance_p2p, name="instance-p2p"),
     path("admin-panel/limits", views.tracker_limits, name="tracker-limits"),
+    path("admin-panel/ice-servers", views.ice_servers, name="ice-servers"),
     path("admin-panel/videos/", views.video_list, name="videos"),
     path("admin-panel/videos/<uuid:uuid>/", views.video_detail, name="video"),
     path("admin-panel/videos/<uuid:uuid>/p2p", views.video_p2p, name="video-p2p"),

@@ -16,10 +16,12 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST, require_safe
 
+from instance.ice import servers_shown
 from instance.models import InstanceSettings, Video
 from tracker.service import service
 
 from .forms import (
+    IceServersForm,
     InstanceP2PForm,
     TrackerLimitsForm,
     VideoCrowdForm,
@@ -29,6 +31,7 @@ from .forms import (
 from .models import AuditEntry
 from .privacy_facts import http_address_kept_seconds, instance_facts, tracker_config
 from .spy_cost_card import spy_cost_card
+from .stun_health import own_stun_health
 from .swarm_overview import active_swarms, video_swarm
 from .switches import set_video_min_viewers, set_video_p2p, update_instance_settings
 
@@ -63,12 +66,15 @@ def report_changes(request, entries: list[AuditEntry]) -> None:
         )
 
 
-def render_overview(request, *, p2p_form=None, limits_form=None, status=200):
+def render_overview(request, *, p2p_form=None, limits_form=None, ice_form=None, status=200):
     row = InstanceSettings.load()
     context = {
         "settings_row": row,
         "p2p_form": p2p_form or InstanceP2PForm(instance=row),
         "limits_form": limits_form or TrackerLimitsForm(instance=row),
+        "ice_form": ice_form or IceServersForm(instance=row),
+        "stun_health": own_stun_health(),
+        "ice_servers_shown": servers_shown(row),
         "videos_total": Video.objects.count(),
         "videos_with_p2p": Video.objects.p2p_enabled(row.p2p_enabled).count(),
         "swarms": active_swarms(),
@@ -102,6 +108,17 @@ def tracker_limits(request):
     form = TrackerLimitsForm(request.POST, instance=InstanceSettings.load())
     if not form.is_valid():
         return render_overview(request, limits_form=form, status=400)
+    entries = update_instance_settings(form.cleaned_data, request.user.get_username())
+    report_changes(request, entries)
+    return redirect("adminpanel:overview")
+
+
+@staff_required
+@require_POST
+def ice_servers(request):
+    form = IceServersForm(request.POST, instance=InstanceSettings.load())
+    if not form.is_valid():
+        return render_overview(request, ice_form=form, status=400)
     entries = update_instance_settings(form.cleaned_data, request.user.get_username())
     report_changes(request, entries)
     return redirect("adminpanel:overview")

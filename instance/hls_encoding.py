@@ -143,12 +143,15 @@ def _encode(container: av.container.InputContainer, folder: Path) -> list[Rendit
     if not source_width or not source_height:
         raise EncodingFailed("the video stream has no picture size")
     outputs = [
-        _open_output(folder, height, _width_for(height, source_width, source_height), rate)
+        _open_output(
+            folder,
+            height,
+            _width_for(height, source_width, source_height),
+            rate,
+            with_audio=source_audio is not None,
+        )
         for height in ladder(source_height)
     ]
-    if source_audio is None:
-        for output in outputs:
-            output.audio = None
     resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
     gop = max(1, round(rate * SEGMENT_SECONDS))
     first_time, last_index = None, -1
@@ -193,7 +196,9 @@ def _width_for(height: int, source_width: int, source_height: int) -> int:
     return max(2, width - width % 2)
 
 
-def _open_output(folder: Path, height: int, width: int, rate: Fraction) -> _Output:
+def _open_output(
+    folder: Path, height: int, width: int, rate: Fraction, *, with_audio: bool
+) -> _Output:
     gop = max(1, round(rate * SEGMENT_SECONDS))
     container = av.open(
         str(folder / f"{height}.m3u8"),
@@ -228,8 +233,10 @@ def _open_output(folder: Path, height: int, width: int, rate: Fraction) -> _Outp
     video.pix_fmt = "yuv420p"
     video.bit_rate = bit_rate
     video.codec_context.gop_size = gop
-    audio = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
-    audio.bit_rate = AUDIO_BIT_RATE
+    audio = None
+    if with_audio:
+        audio = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
+        audio.bit_rate = AUDIO_BIT_RATE
     return _Output(height, width, container, video, audio)
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from tracker.core import HARD_MAX_PEERS, MAX_CROWD_THRESHOLD, GuardConfig, TrackerConfig
 
 from . import hls_swarms, torrents, webseeds
+from .ice import validate_ice_servers
 
 
 def default_max_peers_per_reply() -> int:
@@ -132,6 +133,17 @@ class InstanceSettings(models.Model):
         "HTTP peers per address and swarm",
         default=TrackerConfig.max_http_peers_per_address,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
+    )
+    # Empty (None): the default, PEERVEIL_ICE_SERVERS or else the instance's own STUN server
+    # (instance/ice.py). Each server set here learns every P2P viewer's address.
+    ice_servers = models.JSONField(
+        "STUN / TURN servers",
+        null=True,
+        blank=True,
+        default=None,
+        validators=[validate_ice_servers],
+        help_text='Leave empty for the default. A JSON list, e.g. [{"urls": '
+        '"stun:stun.example.org:3478"}]; [] for none.',
     )
     updated = models.DateTimeField(auto_now=True)
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from tracker.crowd import crowd_of
 
+from .ice import ice_servers, servers_shown
 from .models import InstanceSettings, Video, VideoFile
 from .torrents import tracker_urls
 
@@ -47,7 +48,8 @@ def player_config(video: Video, video_file: VideoFile, *, p2p_param: str | None)
         "p2pRequiresConsent": instance.p2p_requires_consent,
         # Browsers only use WebSocket trackers; the .torrent lists the HTTP one for others.
         "announce": [url for url in tracker_urls() if url.startswith(("ws:", "wss:"))],
-        "iceServers": settings.ICE_SERVERS,
+        # Each STUN/TURN server learns the viewer's address; the page names them (instance/ice.py).
+        "iceServers": ice_servers(instance),
         "webtorrentUrl": static("vendor/webtorrent/webtorrent.min.js"),
         "serviceWorkerUrl": reverse("webtorrent-service-worker"),
     }
@@ -56,6 +58,7 @@ def player_config(video: Video, video_file: VideoFile, *, p2p_param: str | None)
 def player_context(video: Video, request, *, embedded: bool) -> dict:
     """Template context of a page with the player (watch or embed)."""
     video_file = playback_file(video)
+    instance = InstanceSettings.load()
     config = (
         player_config(video, video_file, p2p_param=request.GET.get("p2p")) if video_file else None
     )
@@ -69,4 +72,5 @@ def player_context(video: Video, request, *, embedded: bool) -> dict:
         "watch_url": f"{settings.PUBLIC_URL}{video.get_absolute_url()}",
         "embed_url": f"{settings.PUBLIC_URL}{reverse('embed', kwargs={'uuid': video.uuid})}",
         "autoplay": not embedded or request.GET.get("autoplay") == "1",
+        "ice_servers_shown": servers_shown(instance),
     }

@@ -7,7 +7,9 @@ in-memory channel layer, a local-memory cache and Celery's filesystem broker.
 
 import json
 import os
+import re
 import secrets
+import shutil
 import tempfile
 from ipaddress import ip_network
 from pathlib import Path
@@ -283,10 +285,13 @@ WORKER_STUCK_AFTER = env_int("WORKER_STUCK_AFTER", 300)
 WORKER_HEARTBEAT_FILE = DATA_DIR / "celery" / "heartbeat"
 
 
-def _ice_servers() -> list[dict]:
-    """RTCIceServer dicts (JSON) for the watch page's WebRTC connections."""
+def _ice_servers() -> list[dict] | None:
+    """RTCIceServer dicts (JSON) for the watch page's WebRTC connections; None when unset."""
+    raw = env("ICE_SERVERS")
+    if not raw.strip():
+        return None
     try:
-        servers = json.loads(env("ICE_SERVERS", "[]"))
+        servers = json.loads(raw)
     except ValueError:
         servers = None
     if not isinstance(servers, list) or not all(
@@ -296,9 +301,34 @@ def _ice_servers() -> list[dict]:
     return servers
 
 
-# Empty by default: a STUN (or TURN) server sees the IP address of every viewer who watches
-# with P2P on, a third party the privacy notice would have to name. Without one, viewers behind
-# the same NAT or on public addresses still connect (host candidates); others use the webseed.
+def _port(name: str, default: int) -> int:
+    try:
+        port = env_int(name, default)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ImproperlyConfigured(f"PEERVEIL_{name}: a port number from 0 to 65535")
+    return port
+
+
+# The instance's own STUN server (coturn's turnserver, STUN only), run by `serve`: viewers behind
+# NATs learn their public address from the instance that already serves them, not from a third
+# party. 0 runs none; without turnserver installed there is none either (P2P then connects
+# only viewers who reach each other directly: the same network).
+STUN_PORT = _port("STUN_PORT", 3478)
+# The address it listens on (0.0.0.0: all), by default the web server's.
+STUN_HOST = env("STUN_HOST", HOST)
+# The path of turnserver, found once; None when the instance runs no STUN server.
+STUN_SERVER_BINARY = (shutil.which(env("TURNSERVER", "turnserver")) or None) if STUN_PORT else None
+# What viewers' browsers are told (host:port): the public name and port when a NAT or a proxy
+# stands in front of the instance; by default PUBLIC_URL's host and STUN_PORT.
+STUN_PUBLIC = env("STUN_PUBLIC", f"{_public_host}:{STUN_PORT}")
+if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}", STUN_PUBLIC):
+    raise ImproperlyConfigured("PEERVEIL_STUN_PUBLIC: host:port (an IPv6 address in [ ])")
+
+# Unset (None): the instance's own STUN server when it runs, else none. An admin may set others
+# here ("[]" for none) or in the panel, which wins; every STUN or TURN server sees the IP address
+# of every viewer who watches with P2P on, and the watch page and the FAQ name them.
 ICE_SERVERS = _ice_servers()
 
 # Redundancy program: automated copies of videos, served as extra webseeds.

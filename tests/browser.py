@@ -84,19 +84,34 @@ def chromium_available() -> bool:
     return CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)
 
 
+# A viewer's browser as on the internet: host candidates hidden behind mDNS names (Chromium's
+# default), so only a STUN server's answer lets two viewers on different networks connect.
+INTERNET_CHROMIUM_ARGS = (
+    *(arg for arg in CHROMIUM_ARGS if not arg.startswith(("--disable-features=", "--allow-loop"))),
+    "--disable-features=" + ",".join(PLAYWRIGHT_DISABLED_FEATURES),
+)
+
+
 def launch_chromium(
-    playwright: Playwright, *, headless: bool = True, extra_args: Sequence[str] = ()
+    playwright: Playwright,
+    *,
+    headless: bool = True,
+    extra_args: Sequence[str] = (),
+    executable: Path = CHROMIUM,
+    as_on_the_internet: bool = False,
 ) -> Browser:
-    """Debian's headless Chromium with the flags WebRTC between local contexts needs."""
+    """Debian's headless Chromium with the flags WebRTC between local contexts needs, or
+    (`as_on_the_internet`) with Chromium's own defaults for ICE. `executable` may be a wrapper
+    that runs /usr/bin/chromium elsewhere (in a network namespace)."""
     if not chromium_available():
         raise RuntimeError(f"{CHROMIUM} is missing: apt-get install -y chromium")
     for arg in extra_args:
         if arg.startswith("--disable-features="):
             raise ValueError("add features to DISABLED_FEATURES: Chromium honours one switch only")
     return playwright.chromium.launch(
-        executable_path=str(CHROMIUM),
+        executable_path=str(executable),
         headless=headless,
-        args=[*CHROMIUM_ARGS, *extra_args],
+        args=[*(INTERNET_CHROMIUM_ARGS if as_on_the_internet else CHROMIUM_ARGS), *extra_args],
         ignore_default_args=list(IGNORED_DEFAULT_ARGS),
     )
 

@@ -19,6 +19,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
 @dataclass
 class LiveInstance:
     data_dir: Path
@@ -26,24 +32,30 @@ class LiveInstance:
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     settings: dict[str, str] = field(default_factory=dict)  # PEERVEIL_* for this instance
+    host: str = "127.0.0.1"
+    # Runs the server inside something, e.g. ["ip", "netns", "exec", "NAME"] (tests/netns.py).
+    wrap: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def ws_tracker(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/tracker/socket"
+        return f"ws://{self.host}:{self.port}/tracker/socket"
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
             PEERVEIL_DATA_DIR=str(self.data_dir),
             PEERVEIL_PORT=str(self.port),
-            PEERVEIL_HOST="127.0.0.1",
+            PEERVEIL_HOST=self.host,
             PEERVEIL_PUBLIC_URL=self.url,
             PEERVEIL_ADMIN_PASSWORD="live-admin-password",
             PEERVEIL_TRACKER_TEST_PAGE="1",
+            # No STUN server unless a test asks for one (free_udp_port()): instances running
+            # at once would all want UDP 3478, and the loopback tests need none.
+            PEERVEIL_STUN_PORT="0",
             DJANGO_SETTINGS_MODULE="instance.settings",
         )
         env.update(self.settings)
@@ -67,7 +79,7 @@ class LiveInstance:
         self.log_path = self.data_dir / "serve.log"
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", *serve_args],
+            [*self.wrap, sys.executable, "manage.py", "serve", *serve_args],
             cwd=ROOT,
             env=self.env(),
             stdout=log,
@@ -78,12 +90,35 @@ class LiveInstance:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/api/v1/videos", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.2)
+            if self.answers(f"{self.url}/api/v1/videos"):
+                return
+            time.sleep(0.2)
         raise RuntimeError(f"the server did not come up:\n{self.log()}")
+
+    def run_python(self, code: str) -> str:
+        """Run `code` where the server runs (inside `wrap`); returns its output."""
+        result = subprocess.run(
+            [*self.wrap, sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"python -c failed:\n{result.stderr}")
+        return result.stdout
+
+    def answers(self, url: str) -> bool:
+        """Whether `url` answers, asked from where the server runs."""
+        if self.wrap:
+            try:
+                self.run_python(
+                    f"import urllib.request; urllib.request.urlopen({url!r}, timeout=2)"
+                )
+            except RuntimeError:
+                return False
+            return True
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            return False
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""

@@ -72,10 +72,19 @@ def test_features_that_do_not_exist_yet_are_not_given_values(client):
     assert facts["redundancy"] == "Off"
 
 
-def test_stun_servers_are_named_when_configured(client, settings):
-    assert facts_shown(client)["stun"] == "None"
+def test_stun_servers_are_named_with_who_runs_them(client, settings):
+    settings.STUN_SERVER_BINARY, settings.STUN_PUBLIC = "/usr/bin/turnserver", "v.example:3478"
+    assert facts_shown(client)["stun"] == "stun:v.example:3478 (STUN, this instance)"
     settings.ICE_SERVERS = [{"urls": ["stun:stun.example.org:3478"]}]
-    assert facts_shown(client)["stun"] == "stun:stun.example.org:3478"
+    assert facts_shown(client)["stun"] == (
+        "stun:stun.example.org:3478 (STUN, a third party, chosen by this instance's admin)"
+    )
+    settings.ICE_SERVERS, settings.STUN_SERVER_BINARY = None, None
+    assert facts_shown(client)["stun"] == "None"
+    assert (
+        "only with viewers your browser reaches directly"
+        in client.get("/about/privacy").content.decode()
+    )
 
 
 def test_the_facts_are_data_that_later_features_extend():

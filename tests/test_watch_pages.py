@@ -97,6 +97,10 @@ def test_consent_requirement_follows_the_instance_setting(client, video):
 
 
 def test_ice_servers_setting_reaches_the_player(client, video, settings):
+    settings.STUN_SERVER_BINARY, settings.STUN_PUBLIC = "/usr/bin/turnserver", "v.example:3478"
+    config = player_config(client.get(f"/videos/watch/{video.uuid}"))
+    assert config["iceServers"] == [{"urls": "stun:v.example:3478"}]  # the instance's own
+    settings.STUN_SERVER_BINARY = None  # no turnserver: no STUN server at all
     assert player_config(client.get(f"/videos/watch/{video.uuid}"))["iceServers"] == []
     settings.ICE_SERVERS = [{"urls": "stun:stun.example.org"}]
     config = player_config(client.get(f"/videos/watch/{video.uuid}"))

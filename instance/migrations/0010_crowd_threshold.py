@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("instance", "0008_hls_streaming_playlists"),
+        ("instance", "0009_ice_servers"),
     ]
 
     operations = [

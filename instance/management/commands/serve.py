@@ -1,4 +1,4 @@
-"""Serve the instance: the ASGI server (HTTP and WebSocket on one port) plus Celery.
+"""Serve the instance: the ASGI server (HTTP and WebSocket on one port), Celery and STUN.
 
 uvicorn rather than daphne: measured on this project's machines, the same consumer handles about
 1.8x the WebSocket traffic under uvicorn with the sans-I/O websockets protocol, uvloop, httptools,
@@ -17,6 +17,8 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from instance.stun import turnserver_command
 
 
 def server_command(host: str, port: int) -> list[str]:
@@ -52,7 +54,7 @@ def worker_command() -> list[str]:
     ]  # fmt: skip
 
 
-# Supervising the Celery worker, and stopping everything.
+# Supervising the Celery worker and the STUN server, and stopping everything.
 
 logger = logging.getLogger(__name__)
 # Ctrl-C or SIGTERM: every process gets this long to stop cleanly, then SIGKILL. A worker whose
@@ -87,24 +89,19 @@ def heartbeat_stamp() -> int | None:
         return None
 
 
-class SupervisedWorker:
-    """The Celery worker, restarted whenever it dies or its pool stops running tasks.
+class Supervised:
+    """A child process that is started again whenever it dies, with a backoff.
 
-    The worker runs the redundancy program only; the site does without it for a while, so its
-    death is logged and repaired here, never a reason to stop the server. The backoff keeps a
-    worker that cannot start (a broken broker URL) from spinning. Its messages survive it
-    (CELERY_TASK_ACKS_LATE). A pool that receives tasks and never runs them is seen by the
-    heartbeat task: beat sends one ten times per WORKER_STUCK_AFTER, the pool writes
-    WORKER_HEARTBEAT_FILE.
-    """
+    Its death is logged and repaired here, never a reason to stop the server: the site does
+    without the worker or the STUN server for a while. The backoff keeps one that cannot start
+    (a broken broker URL, a port taken) from spinning."""
 
-    def __init__(self, command: list[str]):
+    def __init__(self, name: str, command: list[str]):
+        self.name = name
         self.command = command
         self.process: subprocess.Popen | None = None
         self.started = 0.0
         self.restart_at: float | None = 0.0  # start at once
-        self.last_beat: int | None = None  # the heartbeat file's time, as last seen
-        self.last_beat_seen = 0.0
         self.backoff = RESTART_BACKOFF_MIN_SECONDS
 
     def tend(self, now: float) -> None:
@@ -115,7 +112,44 @@ class SupervisedWorker:
         code = self.process.poll()
         if code is not None:
             self.died(code, now)
-        elif (stuck := self.stuck_for(now)) > settings.WORKER_STUCK_AFTER:
+
+    def start(self, now: float) -> None:
+        self.process = subprocess.Popen(self.command, start_new_session=True)
+        self.started, self.restart_at = now, None
+
+    def died(self, code: int, now: float) -> None:
+        # What it started may outlive it (a SIGKILL reaches only the main process): Celery's
+        # pool processes and beat must not go on with a task the next worker receives again.
+        signal_group(self.process, signal.SIGKILL)
+        self.process = None
+        if now - self.started >= RESTART_BACKOFF_RESET_SECONDS:
+            self.backoff = RESTART_BACKOFF_MIN_SECONDS
+        cause = f"signal {-code}" if code < 0 else f"exit code {code}"
+        logger.error(
+            "serve: the %s stopped (%s): restarting it in %d s", self.name, cause, self.backoff
+        )
+        self.restart_at = now + self.backoff
+        self.backoff = min(2 * self.backoff, RESTART_BACKOFF_MAX_SECONDS)
+
+
+class SupervisedWorker(Supervised):
+    """The Celery worker, also restarted when its pool stops running tasks.
+
+    Its messages survive it (CELERY_TASK_ACKS_LATE). A pool that receives tasks and never runs
+    them is seen by the heartbeat task: beat sends one ten times per WORKER_STUCK_AFTER, the
+    pool writes WORKER_HEARTBEAT_FILE.
+    """
+
+    def __init__(self, command: list[str]):
+        super().__init__("Celery worker", command)
+        self.last_beat: int | None = None  # the heartbeat file's time, as last seen
+        self.last_beat_seen = 0.0
+
+    def tend(self, now: float) -> None:
+        super().tend(now)
+        if self.process is None or self.started == now:
+            return
+        if (stuck := self.stuck_for(now)) > settings.WORKER_STUCK_AFTER:
             logger.error(
                 "serve: the Celery worker ran no task for %d s (its pool is stuck): killing it",
                 stuck,
@@ -127,8 +161,7 @@ class SupervisedWorker:
             signal_group(self.process, signal.SIGKILL)
 
     def start(self, now: float) -> None:
-        self.process = subprocess.Popen(self.command, start_new_session=True)
-        self.started, self.restart_at = now, None
+        super().start(now)
         self.last_beat, self.last_beat_seen = heartbeat_stamp(), now
 
     def stuck_for(self, now: float) -> float:
@@ -141,23 +174,32 @@ class SupervisedWorker:
             self.last_beat, self.last_beat_seen = stamp, now
         return now - self.last_beat_seen
 
-    def died(self, code: int, now: float) -> None:
-        # Its pool processes and beat may outlive it (a SIGKILL reaches only the main process):
-        # they must not go on with a task that the next worker receives again.
-        signal_group(self.process, signal.SIGKILL)
-        self.process = None
-        if now - self.started >= RESTART_BACKOFF_RESET_SECONDS:
-            self.backoff = RESTART_BACKOFF_MIN_SECONDS
-        cause = f"signal {-code}" if code < 0 else f"exit code {code}"
-        logger.error(
-            "serve: the Celery worker stopped (%s): restarting it in %d s", cause, self.backoff
+
+def stun_server() -> Supervised | None:
+    """The instance's STUN server (coturn), or None, said once, when it runs none."""
+    if not settings.STUN_PORT:
+        logger.warning("serve: no STUN server (PEERVEIL_STUN_PORT=0): P2P stays LAN-only")
+        return None
+    if not settings.STUN_SERVER_BINARY:
+        logger.warning(
+            "serve: no STUN server (turnserver not found; apt-get install coturn): P2P "
+            "connects only viewers on the same network (LAN-only)"
         )
-        self.restart_at = now + self.backoff
-        self.backoff = min(2 * self.backoff, RESTART_BACKOFF_MAX_SECONDS)
+        return None
+    command = turnserver_command(
+        settings.STUN_SERVER_BINARY,
+        settings.STUN_HOST,
+        settings.STUN_PORT,
+        settings.DATA_DIR / "turnserver.pid",
+    )
+    return Supervised("STUN server (turnserver)", command)
 
 
 class Command(BaseCommand):
-    help = "Serve the instance on PEERVEIL_HOST:PEERVEIL_PORT with a Celery worker and beat."
+    help = (
+        "Serve the instance on PEERVEIL_HOST:PEERVEIL_PORT with a Celery worker and beat, and "
+        "its STUN server (coturn) on UDP PEERVEIL_STUN_PORT."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--no-worker", action="store_true", help="Run the server alone.")
@@ -168,8 +210,16 @@ class Command(BaseCommand):
         server = subprocess.Popen(
             server_command(settings.HOST, settings.PORT), start_new_session=True
         )
-        worker = None if no_worker else SupervisedWorker(worker_command())
+        children = [] if no_worker else [SupervisedWorker(worker_command())]
+        stun = stun_server()
+        if stun:
+            children.append(stun)
         self.stdout.write(f"serving {settings.PUBLIC_URL} (Ctrl-C stops everything)")
+        if stun:
+            self.stdout.write(
+                f"STUN on UDP {settings.STUN_HOST or '*'}:{settings.STUN_PORT}, "
+                f"given to browsers as stun:{settings.STUN_PUBLIC}"
+            )
         stopping = False
 
         def stop(*_):
@@ -178,11 +228,11 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        # Only the server's end stops everything; the worker is restarted as often as it dies.
+        # Only the server's end stops everything; the others are restarted as often as they die.
         while not stopping and server.poll() is None:
-            if worker is not None:
-                worker.tend(time.monotonic())
+            for child in children:
+                child.tend(time.monotonic())
             time.sleep(0.2)
-        stop_processes([server, *([worker.process] if worker and worker.process else [])])
+        stop_processes([server, *(child.process for child in children if child.process)])
         if not stopping:
             raise SystemExit(f"the server stopped: exit code {server.returncode}")

@@ -68,7 +68,8 @@ export class P2PStream {
     }
     if (this.stopped) throw new Error("stopped");
     this.client = new WebTorrent({
-      // ICE servers see the address of every viewer: empty unless PEERVEIL_ICE_SERVERS is set.
+      // ICE servers see the address of every viewer: by default only the instance's own STUN
+      // server (instance/ice.py), which the page names with any other.
       tracker: { rtcConfig: { iceServers: this.config.iceServers } },
       // Peer exchange would tell peers about other peers, which the tracker never does.
       utPex: false,
