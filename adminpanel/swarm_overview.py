@@ -1,13 +1,15 @@
 """The panel's swarm overview: per video, web and HTTP peers now and over the last hour.
 
-A video may have several files (one torrent each): its counts are the sum over its infohashes.
-Only counts reach this module (tracker.service.swarm_counts and the in-memory history).
+A video has several swarms: a torrent per file, and one per HLS rendition (p2p-media-loader's
+players join the rendition they play). Its counts are the sum over them; its page also shows
+each swarm's. Only counts reach this module (tracker.service.swarm_counts and the in-memory
+history).
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from instance.models import Video, VideoFile
+from instance.models import HLSRendition, Video, VideoFile
 from tracker.core import KindCounts
 from tracker.service import service
 from tracker.swarm_history import SAMPLE_SECONDS, SAMPLES_KEPT, Sample, history
@@ -80,10 +82,19 @@ def chart(points: list[tuple[float, KindCounts]], now: float, current: KindCount
 
 
 @dataclass(frozen=True)
+class SwarmPart:
+    """One swarm of a video: what it carries ("torrent", "HLS 720p") and its peers now."""
+
+    label: str
+    now: KindCounts
+
+
+@dataclass(frozen=True)
 class SwarmRow:
     video: Video
     now: KindCounts
     chart: Chart
+    parts: tuple[SwarmPart, ...] = ()
 
     @property
     def web_peers(self) -> int:
@@ -109,21 +120,55 @@ def _row(
     return SwarmRow(video=video, now=current, chart=chart(points, now, current))
 
 
+def _videos_of(info_hashes: set[bytes]) -> dict[Video, list[bytes]]:
+    """The videos these swarms belong to, with those of their swarms that are among them.
+
+    A torrent's infohash is stored in hex, a rendition's as its 20 ASCII characters."""
+    files = VideoFile.objects.filter(info_hash__in=[h.hex() for h in info_hashes])
+    renditions = HLSRendition.objects.filter(
+        info_hash__in=[h.decode("latin-1") for h in info_hashes]
+    )
+    hashes_of: dict[Video, list[bytes]] = {}
+    for video_file in files.select_related("video"):
+        hashes_of.setdefault(video_file.video, []).append(video_file.info_hash_bytes)
+    for rendition in renditions.select_related("playlist__video"):
+        hashes_of.setdefault(rendition.playlist.video, []).append(rendition.info_hash_bytes)
+    return hashes_of
+
+
 def active_swarms(limit: int = 50) -> list[SwarmRow]:
     """Videos with peers now or within the last hour, the most peers now first."""
     now_counts = service.swarm_counts()
     samples = history.samples()
     seen = set(now_counts).union(*(sample.counts for sample in samples))
-    files = VideoFile.objects.filter(info_hash__in=[h.hex() for h in seen]).select_related("video")
-    hashes_of: dict[Video, list[bytes]] = {}
-    for video_file in files:
-        hashes_of.setdefault(video_file.video, []).append(video_file.info_hash_bytes)
     now = time.time()
-    rows = [_row(video, hashes, now_counts, samples, now) for video, hashes in hashes_of.items()]
+    rows = [
+        _row(video, hashes, now_counts, samples, now) for video, hashes in _videos_of(seen).items()
+    ]
     rows.sort(key=lambda row: (-(row.web_peers + row.http_peers), row.video.name))
     return rows[:limit]
 
 
+def labelled_swarms(video: Video) -> list[tuple[str, bytes]]:
+    """(label, infohash) of each swarm of the video: its torrents, then its HLS renditions,
+    highest first. Reads video.files and video.hls_playlist.renditions (prefetch them)."""
+    files = list(video.files.all())
+    swarms = [
+        ("torrent" if len(files) == 1 else f"torrent {f.resolution}p", f.info_hash_bytes)
+        for f in files
+    ]
+    return swarms + [(f"HLS {r.resolution}p", r.info_hash_bytes) for r in hls_renditions(video)]
+
+
+def hls_renditions(video: Video) -> list[HLSRendition]:
+    """The video's HLS renditions, highest first; none without HLS."""
+    playlist = video.streaming_playlist
+    return [] if playlist is None else list(playlist.renditions.all())
+
+
 def video_swarm(video: Video) -> SwarmRow:
-    info_hashes = [video_file.info_hash_bytes for video_file in video.files.all()]
-    return _row(video, info_hashes, service.swarm_counts(), history.samples(), time.time())
+    swarms = labelled_swarms(video)
+    now_counts = service.swarm_counts()
+    row = _row(video, [h for _, h in swarms], now_counts, history.samples(), time.time())
+    parts = tuple(SwarmPart(label, now_counts.get(h, NO_PEERS)) for label, h in swarms)
+    return replace(row, parts=parts)

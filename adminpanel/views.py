@@ -32,7 +32,7 @@ from .models import AuditEntry
 from .privacy_facts import http_address_kept_seconds, instance_facts, tracker_config
 from .spy_cost_card import spy_cost_card
 from .stun_health import own_stun_health
-from .swarm_overview import active_swarms, video_swarm
+from .swarm_overview import active_swarms, hls_renditions, video_swarm
 from .switches import set_video_min_viewers, set_video_p2p, update_instance_settings
 
 VIDEOS_PER_PAGE = 25
@@ -140,6 +140,14 @@ def video_list(request):
     return render(request, "adminpanel/video_list.html", context)
 
 
+def detailed_video(uuid) -> Video:
+    """The video of a detail page, with its files and HLS renditions in one query each."""
+    videos = Video.objects.select_related("hls_playlist")
+    return get_object_or_404(
+        videos.prefetch_related("files", "hls_playlist__renditions"), uuid=uuid
+    )
+
+
 def render_video_detail(request, video, *, crowd_form=None, status=200):
     row = InstanceSettings.load()
     context = {
@@ -149,6 +157,7 @@ def render_video_detail(request, video, *, crowd_form=None, status=200):
         "instance_min_viewers": row.p2p_min_viewers,
         "instance_p2p": row.p2p_enabled,
         "swarm": video_swarm(video),
+        "hls_renditions": hls_renditions(video),
         "audit_entries": AuditEntry.objects.about_video(video.uuid)[:AUDIT_ENTRIES_ON_OVERVIEW],
     }
     return render(request, "adminpanel/video_detail.html", context, status=status)
@@ -157,14 +166,13 @@ def render_video_detail(request, video, *, crowd_form=None, status=200):
 @staff_required
 @require_safe
 def video_detail(request, uuid):
-    video = get_object_or_404(Video.objects.prefetch_related("files"), uuid=uuid)
-    return render_video_detail(request, video)
+    return render_video_detail(request, detailed_video(uuid))
 
 
 @staff_required
 @require_POST
 def video_min_viewers(request, uuid):
-    video = get_object_or_404(Video.objects.prefetch_related("files"), uuid=uuid)
+    video = detailed_video(uuid)
     form = VideoCrowdForm(request.POST)
     if not form.is_valid():
         return render_video_detail(request, video, crowd_form=form, status=400)

@@ -12,7 +12,7 @@ src/utils/peer.ts getStreamHash):
 
 For a level, bitrate is BANDWIDTH, codecs the video codec only (lower case, sorted if several),
 frame rate the FRAME-RATE attribute without trailing zeros, video range upper case; language,
-channels and name stay empty. The instance writes those attributes itself (instance/hls.py), so
+channels and name stay empty. The instance writes those attributes itself (hls_encoding.py), so
 it knows each rendition's infohash before any player announces it. A browser test compares this
 with what the shipped library announces: a later version that changes the derivation fails it.
 """

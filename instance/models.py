@@ -257,6 +257,14 @@ class Video(models.Model):
             instance_min_viewers = InstanceSettings.load().p2p_min_viewers
         return instance_min_viewers
 
+    @property
+    def streaming_playlist(self) -> "StreamingPlaylist | None":
+        """Its HLS playlist, or None (select_related("hls_playlist") spares the query)."""
+        try:
+            return self.hls_playlist
+        except StreamingPlaylist.DoesNotExist:
+            return None
+
     def swarm_info_hashes(self) -> list[bytes]:
         """The infohash of every swarm of this video, as the tracker keys them: its torrents'
         and its HLS renditions'."""
@@ -423,6 +431,16 @@ class HLSRendition(models.Model):
     @property
     def playlist_url(self) -> str:
         return self.playlist.base_url + self.playlist_name
+
+    @property
+    def fps(self) -> int | float:
+        """FRAME-RATE as a number, as PeerTube's API gives `fps`: 24, 29.97."""
+        value = float(self.frame_rate)
+        return int(value) if value.is_integer() else value
+
+    @property
+    def has_audio(self) -> bool:
+        return any(c.startswith(AUDIO_CODEC_PREFIXES) for c in self.codecs.split(","))
 
     @property
     def video_codec(self) -> str:

@@ -15,8 +15,12 @@ urlpatterns = [
     re_path(
         r"^static/web-videos/(?P<filename>[A-Za-z0-9._-]+)$", views.web_video, name="web-video"
     ),
+    # Exactly a uuid's shape (Django's <uuid:> converter's): the playlist lookup cannot convert
+    # anything looser ("-" * 36) and would fail with a 500.
     re_path(
-        r"^static/streaming-playlists/hls/(?P<uuid>[0-9a-f-]{36})/(?P<filename>[A-Za-z0-9._-]+)$",
+        r"^static/streaming-playlists/hls/"
+        r"(?P<uuid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/"
+        r"(?P<filename>[A-Za-z0-9._-]+)$",
         views.hls_file,
         name="hls-file",
     ),

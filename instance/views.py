@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from tracker.crowd import crowd_of
 
-from .api import video_json
+from .api import video_json, with_api_relations
 from .file_serving import file_response, find_asset, resolve_file, serve_file
 from .models import InstanceSettings, StreamingPlaylist, Video, VideoFile
 from .player import player_context
@@ -76,7 +76,7 @@ def api_video_list(request):
             f"and count from 0 to {API_MAX_COUNT}",
         )
     instance_p2p = InstanceSettings.load().p2p_enabled
-    videos = Video.objects.prefetch_related("files")
+    videos = with_api_relations(Video.objects.all())
     page = videos[start : start + count]
     return JsonResponse(
         {"total": videos.count(), "data": [video_json(v, instance_p2p) for v in page]}
@@ -85,7 +85,7 @@ def api_video_list(request):
 
 @require_safe
 def api_video_detail(request, uuid):
-    video = Video.objects.prefetch_related("files").filter(uuid=uuid).first()
+    video = with_api_relations(Video.objects.filter(uuid=uuid)).first()
     if video is None:
         return problem(404, "Video not found")
     return JsonResponse(video_json(video, InstanceSettings.load().p2p_enabled))

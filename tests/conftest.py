@@ -12,7 +12,11 @@ def _media_in_tmp(request, tmp_path):
     """Database tests write media files to a temporary folder, never to var/."""
     if "settings" in request.fixturenames or request.node.get_closest_marker("django_db"):
         settings = request.getfixturevalue("settings")
+        # HLS_ROOT lies inside MEDIA_ROOT, and is derived from it only once, when the settings
+        # load: it moves with it here.
+        hls_inside_media = Path(settings.HLS_ROOT).relative_to(settings.MEDIA_ROOT)
         settings.MEDIA_ROOT = tmp_path / "media"
+        settings.HLS_ROOT = settings.MEDIA_ROOT / hls_inside_media
         settings.PUBLIC_URL = "http://testserver"
 
 

@@ -1,6 +1,7 @@
 """No URL reaches a file outside the folder its route serves: every file route (webseeds,
-torrents, redundancy copies, assets) answers 404, without a byte of the target, to absolute
-paths, encoded separators, `..` in every spelling, NUL, and symlinks that lead out of its folder."""
+torrents, redundancy copies, assets, HLS playlists) answers 404, without a byte of the target,
+to absolute paths, encoded separators, `..` in every spelling, NUL, and symlinks that lead out
+of its folder."""
 
 import os
 from pathlib import Path
@@ -9,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from instance.file_serving import resolve_file
-from tests.file_route_helpers import MARKER, body, make_roots
+from tests.file_route_helpers import HLS_UUID, MARKER, body, make_roots
 
 
 @pytest.fixture
@@ -24,6 +25,7 @@ ROUTES = [
     ("/lazy-static/torrents/", "good.torrent"),
     ("/static/redundancy/", "good.mp4"),
     ("/assets/", "instance/player.js"),
+    (f"/static/streaming-playlists/hls/{HLS_UUID}/", "master.m3u8"),
 ]
 
 
@@ -85,6 +87,8 @@ def test_files_symlinked_out_of_their_folder_are_not_served(client, roots):
     (redundancy / "good.mp4").unlink()
     (redundancy / "good.mp4").symlink_to(secret)
     (assets / "leak.js").symlink_to(secret)
+    (roots["hls"] / "master.m3u8").unlink()
+    (roots["hls"] / "master.m3u8").symlink_to(secret)
     (assets / "etc").symlink_to("/etc")  # a linked folder: what lies behind it is outside too
     for path in (
         "/static/web-videos/good.mp4",
@@ -92,6 +96,7 @@ def test_files_symlinked_out_of_their_folder_are_not_served(client, roots):
         "/static/redundancy/good.mp4",
         "/assets/leak.js",
         "/assets/etc/passwd",
+        f"/static/streaming-playlists/hls/{HLS_UUID}/master.m3u8",
     ):
         response = client.get(path)
         assert response.status_code == 404, path
@@ -104,7 +109,10 @@ def test_folders_and_special_files_are_404_not_errors(client, roots):
     (roots["assets"] / "folder.js").mkdir()
     (roots["media"] / "web-videos" / "good.mp4").unlink()
     (roots["media"] / "web-videos" / "good.mp4").mkdir()
+    (roots["hls"] / "folder.m4s").mkdir()
     for path in (
+        f"/static/streaming-playlists/hls/{HLS_UUID}/folder.m4s",
+        f"/static/streaming-playlists/hls/{HLS_UUID}/",
         "/assets/pipe.js",
         "/assets/folder.js",
         "/assets/instance",

@@ -10,21 +10,27 @@ from urllib.parse import quote
 
 import pytest
 
+from instance.demo_media import generate_demo_video
 from tests.live import LiveInstance
 
 pytestmark = pytest.mark.e2e
 
 PREFIXES = ("/assets/", "/static/web-videos/", "/lazy-static/torrents/", "/static/redundancy/")
+HLS_PREFIX = "/static/streaming-playlists/hls/{uuid}/"
 
 
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory):
     """A server whose data folder it creates itself, started with umask 000: every mode it
-    ends up with is one it chose."""
-    instance = LiveInstance(tmp_path_factory.mktemp("safe-files") / "data")
+    ends up with is one it chose. It has one video, with HLS renditions."""
+    folder = tmp_path_factory.mktemp("safe-files")
+    instance = LiveInstance(folder / "data")
+    clip = generate_demo_video(folder / "clip.mp4", seconds=2, width=160, height=90, fps=12)
     previous = os.umask(0)
     try:
         instance.manage("migrate", "--noinput")
+        imported = instance.manage("import_video", str(clip), "--name", "Safe files")
+        instance.hls_prefix = HLS_PREFIX.format(uuid=imported.split()[0])
         instance.start("--no-worker")
     finally:
         os.umask(previous)
@@ -58,7 +64,8 @@ def test_no_file_route_sends_a_file_named_by_an_absolute_path(instance):
     database = instance.data_dir / "db.sqlite3"
     targets = ["/etc/passwd", str(instance.data_dir / "secret_key"), str(database)]
     assert raw_get(instance, "/assets/instance/player.js")[0] == 200  # the route works
-    for prefix in PREFIXES:
+    assert raw_get(instance, instance.hls_prefix + "master.m3u8")[0] == 200
+    for prefix in (*PREFIXES, instance.hls_prefix):
         for target in targets:
             for path in (
                 prefix + target,  # /assets//etc/passwd

@@ -1,5 +1,6 @@
-"""No IP at rest: traffic from known addresses, alarms and blocks included, and then not one of
-those addresses in the database, the log or any file the instance wrote.
+"""No IP at rest: traffic from known addresses (webtorrent, HTTP and p2p-media-loader's HLS
+announces), alarms and blocks included, and then not one of those addresses in the database,
+the log or any file the instance wrote.
 
 A server of its own (blocks are destructive), with alarms e-mailed to the log (console backend)
 and posted to a webhook. Each client binds its own 127.x.y.z source address (Linux routes all of
@@ -24,6 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.live import LiveInstance
+from tests.test_core_hls_swarms import pm_announce, pm_answer, pm_peer_id
 from tests.tracker_helpers import make_info_hash
 from tracker.core.addresses import daily_key, source_hash
 from tracker.core.guard import REFUSED_BLOCKED, REFUSED_VIDEOS
@@ -31,13 +33,15 @@ from tracker.core.guard import REFUSED_BLOCKED, REFUSED_VIDEOS
 pytestmark = pytest.mark.e2e
 
 SEEDER, LEECHER, HTTP_PEER = "127.42.1.2", "127.42.3.4", "127.42.5.6"
+HLS_FIRST, HLS_SECOND = "127.42.7.8", "127.42.9.10"
 WS_SPY, HTTP_SPY, SOCKET_SPY, EARLY_SPY = (
     "127.61.23.45",
     "127.61.77.88",
     "127.61.99.111",
     "127.61.55.66",
 )
-ADDRESSES = [SEEDER, LEECHER, HTTP_PEER, WS_SPY, HTTP_SPY, SOCKET_SPY, EARLY_SPY]
+SPIES = [WS_SPY, HTTP_SPY, SOCKET_SPY, EARLY_SPY]
+ADDRESSES = [SEEDER, LEECHER, HTTP_PEER, HLS_FIRST, HLS_SECOND, *SPIES]
 VIDEOS = 16
 
 
@@ -113,6 +117,33 @@ def honest_traffic(live) -> None:
         }).decode())  # fmt: skip
         assert SEEDER in orjson.loads(leecher.recv(timeout=5))["answer"]["sdp"]
     assert http(HTTP_PEER, "announce", announce_query(1, b"-LT2010-HONESTHTTP01"), live.url) == 200
+
+
+def hls_traffic(live, swarms: list[bytes]) -> None:
+    """Two HLS players (p2p-media-loader's messages, a peer id per rendition) on a socket each,
+    exchanging an offer and an answer in each rendition's swarm, their addresses in the SDP."""
+    with (
+        connect(live.ws_tracker, source_address=(HLS_FIRST, 0)) as first,
+        connect(f"{live.ws_tracker}?client=2", source_address=(HLS_SECOND, 0)) as second,
+    ):
+        for n, swarm in enumerate(swarms):
+            message = pm_announce(swarm, pm_peer_id(n), seed=1)
+            for offer in message["offers"]:
+                offer["offer"]["sdp"] = sdp(HLS_FIRST)
+            first.send(orjson.dumps(message).decode())
+            assert orjson.loads(first.recv(timeout=5))["incomplete"] == 1
+        for n, swarm in enumerate(swarms):
+            message = pm_announce(swarm, pm_peer_id(10 + n), seed=2)
+            for offer in message["offers"]:
+                offer["offer"]["sdp"] = sdp(HLS_SECOND)
+            second.send(orjson.dumps(message).decode())
+            assert orjson.loads(second.recv(timeout=5))["incomplete"] == 2
+            relayed = orjson.loads(first.recv(timeout=5))
+            assert HLS_SECOND in relayed["offer"]["sdp"]
+            answer = pm_answer(swarm, pm_peer_id(n), relayed["peer_id"], relayed["offer_id"])
+            answer["answer"]["sdp"] = sdp(HLS_FIRST)
+            first.send(orjson.dumps(answer).decode())
+            assert HLS_FIRST in orjson.loads(second.recv(timeout=5))["answer"]["sdp"]
 
 
 def spy_traffic(live) -> dict:
@@ -194,14 +225,20 @@ def test_known_addresses_leave_no_trace_after_traffic_alarms_and_blocks(tmp_path
     seed = "from tests.tracker_helpers import add_video\n"
     seed += f"for n in range({VIDEOS}): add_video(f'spy test {{n}}')"
     live.manage("shell", "-c", seed)
+    hls_seed = "from tests.tracker_helpers import add_hls_video\n"
+    hls_seed += "print(*(s.decode() for s in add_hls_video('hls privacy')[1]))"
+    printed = live.manage("shell", "-c", hls_seed).splitlines()[-1]
+    hls_swarms = [s.encode() for s in printed.split()]
+    assert len(hls_swarms) == 2 and all(len(s) == 20 for s in hls_swarms)
     live.start("--no-worker")
     try:
         honest_traffic(live)
+        hls_traffic(live, hls_swarms)
         seen = spy_traffic(live)
         key = daily_key(
             (live.data_dir / "secret_key").read_text().strip(), datetime.now(UTC).date()
         )
-        spies = {address: source_hash(key, address) for address in ADDRESSES[3:]}
+        spies = {address: source_hash(key, address) for address in SPIES}
         panel = log_in(live)
         # Alarms are stored by the server's alarm thread, which writes a locked database again
         # after a backoff, and each incident is told once its alarms stop coming: poll until

@@ -3,7 +3,14 @@
 import hashlib
 import itertools
 
-from instance.models import InstanceSettings, P2PSetting, Video, VideoFile
+from instance.models import (
+    HLSRendition,
+    InstanceSettings,
+    P2PSetting,
+    StreamingPlaylist,
+    Video,
+    VideoFile,
+)
 from tracker.service import service
 
 _numbers = itertools.count()
@@ -49,3 +56,27 @@ def set_tracker_limits(**limits) -> None:
     row.full_clean()
     row.save()
     service.reload()
+
+
+def add_hls_video(label: str, p2p: str = P2PSetting.INHERIT) -> tuple[Video, list[bytes]]:
+    """A catalogue video with a torrent (add_video) and two HLS renditions, rows only; returns
+    it and the swarms of its renditions (20 ASCII characters each, as players announce them),
+    highest first, loaded by this process's tracker at once."""
+    add_video(label, p2p)
+    video = Video.objects.get(name=label)
+    playlist = StreamingPlaylist.objects.create(video=video)
+    for height, width, bandwidth in ((720, 1280, 1_200_000), (480, 854, 600_000)):
+        rendition = HLSRendition(
+            playlist=playlist,
+            resolution=height,
+            width=width,
+            frame_rate="24.000",
+            bandwidth=bandwidth,
+            codecs="avc1.64001f,mp4a.40.2",
+            size=1,
+            segment_count=1,
+        )
+        rendition.info_hash = rendition.derive_info_hash()
+        rendition.save()
+    service.reload()
+    return video, [r.info_hash_bytes for r in playlist.renditions.all()]

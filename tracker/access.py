@@ -11,6 +11,7 @@ changed (p2p_of).
 import threading
 import time
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from django.conf import settings
 
@@ -63,53 +64,53 @@ def guard_config(row: InstanceSettings) -> GuardConfig:
     )
 
 
-def _p2p_by_swarm(files, renditions, instance_p2p: bool) -> dict[bytes, bool]:
-    """P2P in effect for the swarm of each of these files' torrents (a VideoFile QuerySet) and
-    of these HLS renditions (an HLSRendition QuerySet), reading only the columns it depends on.
+class Swarms(NamedTuple):
+    """P2P in effect for each swarm, the video each belongs to (its primary key: an opaque
+    key to the core, which counts videos, not swarms, per address), and the crowd threshold
+    of each swarm that has one above 1 (a video's, the same for all its swarms; each swarm
+    counts its own viewers)."""
+
+    p2p: dict[bytes, bool]
+    videos: dict[bytes, int]
+    min_viewers: dict[bytes, int]
+
+
+def _swarms(files, renditions, instance_p2p: bool, instance_min_viewers: int = 1) -> Swarms:
+    """The swarm of each of these files' torrents (a VideoFile QuerySet) and of these HLS
+    renditions (an HLSRendition QuerySet), reading only the columns it depends on.
 
     Both kinds of swarm share one table: a torrent's infohash is 20 binary bytes, an HLS
     rendition's is 20 ASCII characters (instance/hls_swarms.py), as each arrives on the wire."""
-    files = files.select_related("video").only("info_hash", "video__p2p")
-    found = {bytes.fromhex(f.info_hash): f.video.p2p_effective(instance_p2p) for f in files}
+    p2p, videos, min_viewers = {}, {}, {}
+
+    def add(info_hash: bytes, video) -> None:
+        p2p[info_hash] = video.p2p_effective(instance_p2p)
+        videos[info_hash] = video.pk
+        threshold = video.min_viewers_effective(instance_min_viewers)
+        if threshold > 1:
+            min_viewers[info_hash] = threshold
+
+    files = files.select_related("video").only("info_hash", "video__p2p", "video__p2p_min_viewers")
+    for f in files:
+        add(bytes.fromhex(f.info_hash), f.video)
     renditions = renditions.select_related("playlist__video").only(
-        "info_hash", "playlist__video__p2p"
+        "info_hash", "playlist__video__p2p", "playlist__video__p2p_min_viewers"
     )
-    found.update(
-        {r.info_hash_bytes: r.playlist.video.p2p_effective(instance_p2p) for r in renditions}
-    )
-    return found
+    for r in renditions:
+        add(r.info_hash_bytes, r.playlist.video)
+    return Swarms(p2p, videos, min_viewers)
 
 
-def _min_viewers_by_swarm(files, renditions, instance_min_viewers: int) -> dict[bytes, int]:
-    """The crowd threshold of each swarm of these files and renditions that has one above 1
-    (the threshold is a video's, so all its swarms have the same; each swarm counts its own
-    viewers)."""
-    files = files.select_related("video").only("info_hash", "video__p2p_min_viewers")
-    found = {
-        bytes.fromhex(f.info_hash): f.video.min_viewers_effective(instance_min_viewers)
-        for f in files
-    }
-    renditions = renditions.select_related("playlist__video").only(
-        "info_hash", "playlist__video__p2p_min_viewers"
-    )
-    found.update(
-        {
-            r.info_hash_bytes: r.playlist.video.min_viewers_effective(instance_min_viewers)
-            for r in renditions
-        }
-    )
-    return {info_hash: n for info_hash, n in found.items() if n > 1}
-
-
-def p2p_of(info_hashes: Iterable[bytes]) -> dict[bytes, bool | None]:
-    """Whether P2P is on for each of these swarms now (None: not published any more)."""
+def p2p_of(info_hashes: Iterable[bytes]) -> tuple[dict[bytes, bool | None], dict[bytes, int]]:
+    """Whether P2P is on for each of these swarms now (None: not published any more), and
+    the videos of those published."""
     wanted = list(info_hashes)
     files = VideoFile.objects.filter(info_hash__in=[info_hash.hex() for info_hash in wanted])
     renditions = HLSRendition.objects.filter(
         info_hash__in=[info_hash.decode("latin-1") for info_hash in wanted]
     )
-    found = _p2p_by_swarm(files, renditions, InstanceSettings.load().p2p_enabled)
-    return {info_hash: found.get(info_hash) for info_hash in wanted}
+    found = _swarms(files, renditions, InstanceSettings.load().p2p_enabled)
+    return {info_hash: found.p2p.get(info_hash) for info_hash in wanted}, found.videos
 
 
 class TrackerPolicy:
@@ -165,15 +166,18 @@ class TrackerPolicy:
                 self._stale = self._changes != changes
                 return None
             row = InstanceSettings.load()
+            swarms = _swarms(
+                VideoFile.objects.all(),
+                HLSRendition.objects.all(),
+                row.p2p_enabled,
+                row.p2p_min_viewers,
+            )
             self.current = Policy(
                 tracker=tracker_config(row),
                 guard=guard_config(row),
-                p2p=_p2p_by_swarm(
-                    VideoFile.objects.all(), HLSRendition.objects.all(), row.p2p_enabled
-                ),
-                min_viewers=_min_viewers_by_swarm(
-                    VideoFile.objects.all(), HLSRendition.objects.all(), row.p2p_min_viewers
-                ),
+                p2p=swarms.p2p,
+                videos=swarms.videos,
+                min_viewers=swarms.min_viewers,
             )
             self._version, self._loaded_changes = version, changes
             self._loaded_at = self._fully_loaded_at = now

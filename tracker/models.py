@@ -217,12 +217,13 @@ class Alarm(models.Model):
 
 
 class PolicyVersion(models.Model):
-    """A number bumped in the transaction of every change to a video, a file or the instance
-    settings (tracker/signals.py). Every tracker process compares it every few seconds and
-    reloads its table of infohashes only when it moved: a full reload of a 1,000-video
-    catalogue held the event loop for 11 ms, a 100,000-video one would hold it for a second.
-    Code that writes those rows without save() (QuerySet.update) should call bump() itself;
-    otherwise the change is seen at the next full reload (tracker.access.FULL_RELOAD_SECONDS)."""
+    """A number bumped in the transaction of every change to a video, a file, an HLS playlist or
+    rendition, or the instance settings (tracker/signals.py). Every tracker process compares it
+    every few seconds and reloads its table of infohashes only when it moved: a full reload of
+    a 1,000-video catalogue held the event loop for 11 ms, a 100,000-video one would hold it
+    for a second. Code that writes those rows without save() (QuerySet.update) should call
+    bump() itself; otherwise the change is seen at the next full reload
+    (tracker.access.FULL_RELOAD_SECONDS)."""
 
     version = models.PositiveBigIntegerField(default=0)
 

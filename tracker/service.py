@@ -105,11 +105,11 @@ class TrackerService:
             self.carry_out_soon(result)
 
     def p2p_changed(self, info_hashes: Iterable[bytes]) -> None:
-        """P2P of these torrents was switched (committed): the core loads just them, and their
-        swarms switched off are emptied and their sockets told at once (sync)."""
-        changes = p2p_of(info_hashes)
+        """P2P of these swarms was switched (committed): the core loads just them, and those
+        switched off are emptied and their sockets told at once (sync)."""
+        changes, videos = p2p_of(info_hashes)
         with self.lock:
-            result = self.core.switch(changes)
+            result = self.core.switch(changes, videos)
         self.carry_out_soon(result)
         self.policy.noted(PolicyVersion.current())
 

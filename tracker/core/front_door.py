@@ -18,7 +18,7 @@ video, then the videos, then the same detector (no peers listed). A source the s
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -41,13 +41,20 @@ CLOSE_POLICY_VIOLATION = 1008
 
 @dataclass(frozen=True)
 class Policy:
-    """What the instance decides: the limits, which torrents it publishes with P2P on (True)
-    or off (False), a torrent it does not publish being absent, and the crowd threshold of
-    every swarm that has one above 1 (a swarm absent from `min_viewers` has none)."""
+    """What the instance decides: the limits, which swarms (torrents, HLS renditions) it
+    publishes with P2P on (True) or off (False), a swarm it does not publish being absent,
+    the video each published swarm belongs to, and the crowd threshold of every swarm that has
+    one above 1 (a swarm absent from `min_viewers` has none).
+
+    `videos` maps a swarm to an opaque key of its video. The spy guard counts videos, not
+    swarms: a player that switches between the HLS renditions of one video (one swarm each,
+    plus perhaps its torrent) asks about one video. A published swarm absent from `videos`
+    is a video of its own."""
 
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
     p2p: Mapping[bytes, bool] = field(default_factory=dict)
+    videos: Mapping[bytes, Hashable] = field(default_factory=dict)
     min_viewers: Mapping[bytes, int] = field(default_factory=dict)
 
 
@@ -95,6 +102,7 @@ class TrackerCore:
     def __init__(self, store: SwarmStore, policy: Policy | None = None) -> None:
         self._policy = policy or Policy()
         self._p2p = dict(self._policy.p2p)
+        self._videos = dict(self._policy.videos)
         self._min_viewers = dict(self._policy.min_viewers)
         self.swarms = Tracker(self._policy.tracker, store, self._access, self._threshold)
         self.guard = Guard(self._policy.guard)
@@ -117,13 +125,21 @@ class TrackerCore:
     def _threshold(self, info_hash: bytes) -> int:
         return self._min_viewers.get(info_hash, 1)
 
-    def _known(self, info_hash: bytes) -> bool:
-        return info_hash in self._p2p
+    def _video_of(self, info_hash: bytes) -> Hashable | None:
+        """The key the guard counts a published swarm under (its video's); None: unknown."""
+        if info_hash not in self._p2p:
+            return None
+        return self._videos.get(info_hash, info_hash)
+
+    def _counted_as(self, info_hash: bytes) -> Hashable:
+        """The video of a swarm, or the swarm itself when it is unknown."""
+        video = self._video_of(info_hash)
+        return info_hash if video is None else video
 
     # Policy
 
     def apply(self, policy: Policy) -> Result:
-        """New limits and a new table of torrents. A swarm whose P2P is now off (or that is
+        """New limits and a new table of swarms. A swarm whose P2P is now off (or that is
         no longer published) is emptied at once, and each of its web peers is told so."""
         self._policy = policy
         self.swarms.apply_config(policy.tracker)
@@ -131,17 +147,25 @@ class TrackerCore:
         # A new threshold applies from each swarm's next message on.
         self._min_viewers = dict(policy.min_viewers)
         before, self._p2p = self._p2p, dict(policy.p2p)
+        self._videos = dict(policy.videos)
         return self._empty_closed_swarms(before)
 
-    def switch(self, p2p: Mapping[bytes, bool | None]) -> Result:
-        """P2P of these torrents only (None: no longer published); the cost is that of the
-        change, not of the catalogue. Emptied swarms as in apply()."""
+    def switch(
+        self, p2p: Mapping[bytes, bool | None], videos: Mapping[bytes, Hashable] | None = None
+    ) -> Result:
+        """P2P of these swarms only (None: no longer published), and the videos they belong
+        to; the cost is that of the change, not of the catalogue. Emptied swarms as in
+        apply()."""
         before = {info_hash: self._p2p.get(info_hash) for info_hash in p2p}
         for info_hash, allowed in p2p.items():
             if allowed is None:
                 self._p2p.pop(info_hash, None)
+                self._videos.pop(info_hash, None)
             else:
                 self._p2p[info_hash] = allowed
+        for info_hash, video in (videos or {}).items():
+            if info_hash in self._p2p:
+                self._videos[info_hash] = video
         return self._empty_closed_swarms(before)
 
     def _empty_closed_swarms(self, before: Mapping[bytes, bool | None]) -> Result:
@@ -212,7 +236,7 @@ class TrackerCore:
             # An answer can only go to a peer whose offer this socket was sent: nothing new.
             return Result(messages=tuple(self._handle(connection, message, now, rng, key)))
         source = meter.source
-        verdict = self.guard.request_videos(source, info_hashes, self._known, now)
+        verdict = self.guard.request_videos(source, info_hashes, self._video_of, now)
         if verdict is not None and verdict.refusal is not None:
             failure = Failure(action, verdict.refusal, info_hashes[0])
             return _with_verdict(Result(messages=((connection, failure),)), verdict, key)
@@ -263,9 +287,9 @@ class TrackerCore:
         if source is None:
             return HttpResult(_answered(swarms.handle_http_announce, message, now, rng, False))
         info_hash = message.info_hash
-        verdict = self.guard.http_announce(source, info_hash, now)
+        verdict = self.guard.http_announce(source, self._counted_as(info_hash), now)
         if verdict is None or verdict.refusal is None:
-            verdict = self.guard.request_videos(source, (info_hash,), self._known, now, verdict)
+            verdict = self.guard.request_videos(source, (info_hash,), self._video_of, now, verdict)
         if verdict is not None and verdict.refusal is not None:
             return self._http_refused(verdict, key)
         if message.event != Event.STOPPED and message.numwant != 0:
@@ -286,7 +310,7 @@ class TrackerCore:
             return HttpResult(HttpFailure(error.reason))
         verdict = None
         if source is not None:
-            verdict = self.guard.request_videos(source, message.info_hashes, self._known, now)
+            verdict = self.guard.request_videos(source, message.info_hashes, self._video_of, now)
             if verdict is not None and verdict.refusal is not None:
                 return self._http_refused(verdict, key)
         reply = _answered(self.swarms.handle_http_scrape, message)

@@ -12,7 +12,7 @@ Every check on the message path is a few dict and deque operations.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from .guard_state import SocketMeter, Source
@@ -160,16 +160,17 @@ class Guard:
             return self.breach(source, REFUSED_RATE, now)
         return None
 
-    def http_announce(self, source: Source, info_hash: bytes, now: float) -> Verdict | None:
-        """Count one HTTP announce of a video by the source; refused over its budget."""
+    def http_announce(self, source: Source, video: Hashable, now: float) -> Verdict | None:
+        """Count one HTTP announce of a video (its key, see request_videos) by the source;
+        refused over its budget."""
         capacity = self.config.http_announces_per_video
         buckets = source.http_videos
-        bucket = buckets.get(info_hash)
+        bucket = buckets.get(video)
         if bucket is None:
             if len(buckets) >= _HTTP_VIDEOS_REMEMBERED:
                 # The oldest first; a source cannot be served more videos than this anyway.
                 del buckets[next(iter(buckets))]
-            bucket = buckets[info_hash] = TokenBucket(capacity, now)
+            bucket = buckets[video] = TokenBucket(capacity, now)
         if not bucket.take(capacity, capacity / self.config.window, now):
             return self.breach(source, REFUSED_RATE, now)
         return None
@@ -180,16 +181,21 @@ class Guard:
         self,
         source: Source,
         info_hashes: Iterable[bytes],
-        known: Callable[[bytes], bool],
+        video_of: Callable[[bytes], Hashable | None],
         now: float,
         verdict: Verdict | None = None,
     ) -> Verdict | None:
-        """Count the videos an announce or scrape asks about; refuse one too many."""
+        """Count the videos an announce or scrape asks about; refuse one too many.
+
+        `video_of(info_hash)` is the key of the swarm's video (None: the instance does not
+        publish it). Videos are counted, not swarms: a player switching between the HLS
+        renditions of one video joins a swarm for each, and is still watching one video."""
         config = self.config
         window = config.video_window
         refill = config.max_videos / window
         for info_hash in info_hashes:
-            if not known(info_hash):
+            video = video_of(info_hash)
+            if video is None:
                 # Asking about infohashes this instance never published is probing: it rings
                 # an alarm but takes no video slot (there is no swarm to learn from, and the
                 # tracker refuses it as unknown), so a viewer's stray torrent costs nothing.
@@ -201,23 +207,23 @@ class Guard:
                 if len(unknown) >= config.alarm_unknown_videos:
                     verdict = self._alarm(source, ALARM_UNKNOWN_VIDEOS, len(unknown), now, verdict)
                 continue
-            if source.videos.refresh(info_hash, now):
+            if source.videos.refresh(video, now):
                 continue
             refused = source.refused_videos
             allowed = source.videos.room(now, window, config.max_videos) and (
                 source.new_videos.take(config.video_burst, refill, now)
             )
             if allowed:
-                source.videos.put(info_hash, now)
+                source.videos.put(video, now)
                 if refused:
-                    refused.discard(info_hash)
+                    refused.discard(video)
                     refused.expire(now, window)
-            elif not refused.refresh(info_hash, now) and refused.room(
+            elif not refused.refresh(video, now) and refused.room(
                 now, window, max(config.alarm_videos, config.max_videos + 1)
             ):
                 # Refused videos are not served, but they were asked about: they count for
                 # the alarm (a crawler asks about all of them), not against the limit.
-                refused.put(info_hash, now)
+                refused.put(video, now)
             asked = len(source.videos) + len(refused)
             if asked >= config.alarm_videos:
                 verdict = self._alarm(source, ALARM_VIDEOS, asked, now, verdict)

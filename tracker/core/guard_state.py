@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from .windows import DistinctWindow, RecentEvents, TokenBucket
@@ -34,7 +35,7 @@ class Source:
         self.sockets = 0
         self.bucket = TokenBucket(config.source_messages_per_minute, now)
         self.http_bucket = TokenBucket(config.http_requests, now)
-        self.http_videos: dict[bytes, TokenBucket] = {}  # info_hash -> HTTP announces
+        self.http_videos: dict[Hashable, TokenBucket] = {}  # video -> HTTP announces
         self.videos = DistinctWindow()
         self.new_videos = TokenBucket(config.video_burst, now)
         self.refused_videos = DistinctWindow()

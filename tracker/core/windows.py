@@ -7,6 +7,7 @@ from the next message on without rebuilding any state.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Hashable
 
 
 class TokenBucket:
@@ -59,13 +60,14 @@ class RecentEvents:
 
 
 class DistinctWindow:
-    """The distinct keys (infohashes) seen within a sliding window, oldest sighting first."""
+    """The distinct keys (videos, infohashes) seen within a sliding window, oldest sighting
+    first."""
 
     __slots__ = ("_seen",)
 
     # Shared by every window with nothing in it; put() gives a window its own. Most sources
     # never ask about an unknown or a refused video: their windows for those stay this one.
-    _EMPTY: OrderedDict[bytes, float] = OrderedDict()
+    _EMPTY: OrderedDict[Hashable, float] = OrderedDict()
 
     def __init__(self) -> None:
         self._seen = self._EMPTY
@@ -76,7 +78,7 @@ class DistinctWindow:
     def __bool__(self) -> bool:
         return bool(self._seen)
 
-    def refresh(self, key: bytes, now: float) -> bool:
+    def refresh(self, key: Hashable, now: float) -> bool:
         """Note another sighting of a key already counted; False if it is not counted."""
         seen = self._seen
         if key not in seen:
@@ -90,14 +92,14 @@ class DistinctWindow:
         self.expire(now, window)
         return len(self._seen) < limit
 
-    def put(self, key: bytes, now: float) -> int:
+    def put(self, key: Hashable, now: float) -> int:
         """Count a new key (the caller checked room()); returns how many are counted."""
         if self._seen is self._EMPTY:
             self._seen = OrderedDict()
         self._seen[key] = now
         return len(self._seen)
 
-    def discard(self, key: bytes) -> None:
+    def discard(self, key: Hashable) -> None:
         self._seen.pop(key, None)
 
     def expire(self, now: float, window: float) -> None:
