@@ -8,6 +8,7 @@ own X-Forwarded-For (127.0.0.21, .22...), as viewers behind a proxy are told apa
 sends a context's extra headers on its WebSocket upgrades too.
 """
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +73,14 @@ def crowd_of(live, video: dict) -> dict:
     return get_json(f"{live.url}/api/v1/videos/{video['uuid']}/crowd")
 
 
+def wait_for_viewers(live, video: dict, viewers: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while crowd_of(live, video)["viewers"] != viewers:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the tracker never counted {viewers}: {crowd_of(live, video)}")
+        time.sleep(0.1)
+
+
 def test_below_n_the_page_says_when_p2p_starts_and_plays_from_the_server(
     proxied_instance, viewer_from
 ):
@@ -84,6 +93,8 @@ def test_below_n_the_page_says_when_p2p_starts_and_plays_from_the_server(
         assert line == "P2P starts when 3 people watch this video (now: 0)"
         first.wait_for_stats("s.mode === 'p2p' && s.http > 0")
         first.wait_until_playing()
+        # The webseed may play before the tracker socket's first announce is in.
+        wait_for_viewers(live, video, 1)
 
         second = viewer_from("127.0.0.22").open(watch_path(video))
         second.page.click("#p2p-accept")
