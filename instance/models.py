@@ -10,7 +10,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from tracker.core import HARD_MAX_PEERS, GuardConfig, TrackerConfig
+from tracker.core import HARD_MAX_PEERS, MAX_CROWD_THRESHOLD, GuardConfig, TrackerConfig
 
 from . import hls_swarms, torrents, webseeds
 from .ice import validate_ice_servers
@@ -35,6 +35,14 @@ class InstanceSettings(models.Model):
         "P2P waits for the viewer's consent",
         default=True,
         help_text="Play over HTTP until the viewer accepts the P2P privacy notice.",
+    )
+    # 1 (no threshold) is what the tracker always did, so existing instances keep it.
+    p2p_min_viewers = models.PositiveIntegerField(
+        "P2P only from N viewers",
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CROWD_THRESHOLD)],
+        help_text="Below this many distinct viewers (addresses) in a video's swarm, the "
+        "tracker connects nobody there and the video plays from the server. 1: no threshold.",
     )
     max_peers_per_reply = models.PositiveSmallIntegerField(
         default=default_max_peers_per_reply,
@@ -204,6 +212,13 @@ class Video(models.Model):
     p2p = models.CharField(
         "P2P", max_length=8, choices=P2PSetting.choices, default=P2PSetting.INHERIT
     )
+    # None: the instance's threshold (InstanceSettings.p2p_min_viewers).
+    p2p_min_viewers = models.PositiveIntegerField(
+        "P2P only from N viewers",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CROWD_THRESHOLD)],
+    )
 
     objects = VideoQuerySet.as_manager()
 
@@ -232,6 +247,15 @@ class Video(models.Model):
         if instance_p2p is None:
             instance_p2p = InstanceSettings.load().p2p_enabled
         return instance_p2p
+
+    def min_viewers_effective(self, instance_min_viewers: int | None = None) -> int:
+        """The crowd threshold that applies to each of this video's swarms: its own, else the
+        instance's."""
+        if self.p2p_min_viewers is not None:
+            return self.p2p_min_viewers
+        if instance_min_viewers is None:
+            instance_min_viewers = InstanceSettings.load().p2p_min_viewers
+        return instance_min_viewers
 
     @property
     def streaming_playlist(self) -> "StreamingPlaylist | None":
