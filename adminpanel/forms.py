@@ -20,9 +20,22 @@ def range_messages(field_name: str, what: str) -> dict[str, str]:
 
 
 class InstanceP2PForm(forms.ModelForm):
+    def __init__(self, data=None, *args, instance=None, **kwargs):
+        # A client that posts only the switches (an older page, a script) keeps the saved
+        # threshold; an unchecked box is absent by design, so only the number is filled in.
+        if data is not None and instance is not None and "p2p_min_viewers" not in data:
+            data = data.copy()
+            data["p2p_min_viewers"] = instance.p2p_min_viewers
+        super().__init__(data, *args, instance=instance, **kwargs)
+        low, high = bounds("p2p_min_viewers")
+        self.fields["p2p_min_viewers"].help_text += f" From {low} to {high}."
+
     class Meta:
         model = InstanceSettings
-        fields = ["p2p_enabled", "p2p_requires_consent"]
+        fields = ["p2p_enabled", "p2p_requires_consent", "p2p_min_viewers"]
+        error_messages = {
+            "p2p_min_viewers": range_messages("p2p_min_viewers", "P2P only from N viewers")
+        }
 
 
 # Spy defences: per address, within the counting window.
@@ -163,6 +176,24 @@ class VideoP2PForm(forms.Form):
     p2p = forms.ChoiceField(label="P2P", choices=P2PSetting.choices)
     # Where to go back to after the change (the list page it was made from); checked in the view.
     next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+
+def _crowd_field() -> forms.IntegerField:
+    low, high = bounds("p2p_min_viewers")
+    message = f"N must be a whole number from {low} to {high}, or empty for the instance's."
+    return forms.IntegerField(
+        label="P2P only from N viewers",
+        required=False,
+        min_value=low,
+        max_value=high,
+        error_messages={code: message for code in ("invalid", "min_value", "max_value")},
+    )
+
+
+class VideoCrowdForm(forms.Form):
+    """A video's own crowd threshold; empty: the instance's (the same bounds)."""
+
+    min_viewers = _crowd_field()
 
 
 class VideoSearchForm(forms.Form):

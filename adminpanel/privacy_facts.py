@@ -52,6 +52,32 @@ def _p2p_fact(row: InstanceSettings) -> Fact:
     return Fact("p2p", "P2P on this instance", "On" if row.p2p_enabled else "Off", detail)
 
 
+def _crowd_fact(row: InstanceSettings) -> Fact:
+    threshold = row.p2p_min_viewers
+    own = Video.objects.filter(p2p_min_viewers__isnull=False).count()
+    exceptions = (
+        f" {own} video{'s have' if own != 1 else ' has'} a threshold of its own." if own else ""
+    )
+    if threshold <= 1:
+        return Fact(
+            "crowd",
+            "P2P only from N viewers",
+            "1 (no threshold)",
+            "P2P starts as soon as a second viewer watches the same video. In a swarm of two, "
+            "each address says a lot about who watched." + exceptions,
+        )
+    return Fact(
+        "crowd",
+        "P2P only from N viewers",
+        str(threshold),
+        f"Until {threshold} different addresses watch the same video, the tracker connects "
+        "nobody and the video plays from this server: in a small swarm an address says a lot "
+        "about who watched, in a crowd it says little, and a crowd is where P2P saves "
+        "bandwidth anyway. One address with many tabs counts once; this instance's own "
+        "copies do not count. The watch page shows the count." + exceptions,
+    )
+
+
 def _stun_fact(row: InstanceSettings) -> Fact:
     servers = servers_shown(row)
     if not servers:
@@ -143,6 +169,7 @@ def instance_facts(row: InstanceSettings | None = None) -> list[Fact]:
             if row.p2p_requires_consent
             else "P2P starts with the video where it is on.",
         ),
+        _crowd_fact(row),
         Fact(
             "peers-per-reply",
             "Peers per reply / offers relayed per announce",

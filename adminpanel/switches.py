@@ -12,6 +12,7 @@ from django.db import transaction
 
 from instance.ice import server_urls
 from instance.models import InstanceSettings, P2PSetting, Video
+from tracker.core import MAX_CROWD_THRESHOLD
 from tracker.service import service
 
 from .models import AuditEntry
@@ -94,4 +95,29 @@ def set_video_p2p(video: Video, choice: str, actor: str) -> AuditEntry | None:
             setting="P2P",
             old_value=old,
             new_value=choice,
+        )
+
+
+def set_video_min_viewers(video: Video, value: int | None, actor: str) -> AuditEntry | None:
+    """Set a video's own crowd threshold (None: the instance's); None if it already was that.
+    The tracker loads the policy again once committed (the save moved its version)."""
+    if value is not None and not 1 <= value <= MAX_CROWD_THRESHOLD:
+        raise ValueError(f"the threshold must be from 1 to {MAX_CROWD_THRESHOLD}, not {value}")
+    with transaction.atomic():
+        old = (
+            Video.objects.select_for_update()
+            .values_list("p2p_min_viewers", flat=True)
+            .get(pk=video.pk)
+        )
+        video.p2p_min_viewers = value
+        if old == value:
+            return None
+        video.save(update_fields=["p2p_min_viewers"])
+        transaction.on_commit(service.reload)
+        return AuditEntry.objects.create(
+            actor=actor,
+            subject=video_subject(video),
+            setting="P2P only from N viewers",
+            old_value="inherit" if old is None else str(old),
+            new_value="inherit" if value is None else str(value),
         )

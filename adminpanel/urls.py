@@ -12,12 +12,18 @@ urlpatterns = [
     path("admin-panel/videos/", views.video_list, name="videos"),
     path("admin-panel/videos/<uuid:uuid>/", views.video_detail, name="video"),
     path("admin-panel/videos/<uuid:uuid>/p2p", views.video_p2p, name="video-p2p"),
+    path(
+        "admin-panel/videos/<uuid:uuid>/min-viewers",
+        views.video_min_viewers,
+        name="video-min-viewers",
+    ),
     path("admin-panel/audit/", views.audit_log, name="audit"),
     path("admin-panel/alarms/", alarm_views.alarm_list, name="alarms"),
+    path("admin-panel/alarms/<int:pk>/", alarm_views.incident_detail, name="incident"),
     path(
         "admin-panel/alarms/<int:pk>/acknowledge",
-        alarm_views.alarm_acknowledge,
-        name="alarm-acknowledge",
+        alarm_views.incident_acknowledge,
+        name="incident-acknowledge",
     ),
     path("admin-panel/redundancy/", redundancy_views.redundancy, name="redundancy"),
     path(

@@ -24,14 +24,16 @@ from .forms import (
     IceServersForm,
     InstanceP2PForm,
     TrackerLimitsForm,
+    VideoCrowdForm,
     VideoP2PForm,
     VideoSearchForm,
 )
 from .models import AuditEntry
 from .privacy_facts import http_address_kept_seconds, instance_facts, tracker_config
+from .spy_cost_card import spy_cost_card
 from .stun_health import own_stun_health
 from .swarm_overview import active_swarms, hls_renditions, video_swarm
-from .switches import set_video_p2p, update_instance_settings
+from .switches import set_video_min_viewers, set_video_p2p, update_instance_settings
 
 VIDEOS_PER_PAGE = 25
 AUDIT_ENTRIES_PER_PAGE = 50
@@ -78,6 +80,7 @@ def render_overview(request, *, p2p_form=None, limits_form=None, ice_form=None, 
         "swarms": active_swarms(),
         "tracker_totals": service.stats(),
         "tracker_sharing": service.sharing(),
+        "spy_cost": spy_cost_card(row),
         "audit_entries": AuditEntry.objects.newest(AUDIT_ENTRIES_ON_OVERVIEW),
     }
     return render(request, "adminpanel/overview.html", context, status=status)
@@ -138,22 +141,47 @@ def video_list(request):
     return render(request, "adminpanel/video_list.html", context)
 
 
-@staff_required
-@require_safe
-def video_detail(request, uuid):
+def detailed_video(uuid) -> Video:
+    """The video of a detail page, with its files and HLS renditions in one query each."""
     videos = Video.objects.select_related("hls_playlist")
-    video = get_object_or_404(
+    return get_object_or_404(
         videos.prefetch_related("files", "hls_playlist__renditions"), uuid=uuid
     )
+
+
+def render_video_detail(request, video, *, crowd_form=None, status=200):
+    row = InstanceSettings.load()
     context = {
         "video": video,
         "form": VideoP2PForm(initial={"p2p": video.p2p}),
-        "instance_p2p": InstanceSettings.load().p2p_enabled,
+        "crowd_form": crowd_form or VideoCrowdForm(initial={"min_viewers": video.p2p_min_viewers}),
+        "instance_min_viewers": row.p2p_min_viewers,
+        "instance_p2p": row.p2p_enabled,
         "swarm": video_swarm(video),
         "hls_renditions": hls_renditions(video),
         "audit_entries": AuditEntry.objects.about_video(video.uuid)[:AUDIT_ENTRIES_ON_OVERVIEW],
     }
-    return render(request, "adminpanel/video_detail.html", context)
+    return render(request, "adminpanel/video_detail.html", context, status=status)
+
+
+@staff_required
+@require_safe
+def video_detail(request, uuid):
+    return render_video_detail(request, detailed_video(uuid))
+
+
+@staff_required
+@require_POST
+def video_min_viewers(request, uuid):
+    video = detailed_video(uuid)
+    form = VideoCrowdForm(request.POST)
+    if not form.is_valid():
+        return render_video_detail(request, video, crowd_form=form, status=400)
+    entry = set_video_min_viewers(
+        video, form.cleaned_data["min_viewers"], request.user.get_username()
+    )
+    report_changes(request, [entry] if entry else [])
+    return redirect("adminpanel:video", uuid=video.uuid)
 
 
 @staff_required

@@ -65,6 +65,7 @@ class World:
         self.videos, self.weights, self.interval = videos, weights, interval
         self.rng = random.Random(seed)
         self.active: set[tuple[str, bytes]] = set()
+        self.web_addresses: set[str] = set()  # the rest are HTTP peers
         self.joined: list[tuple[float, str, bytes]] = []  # (time, address, video)
         self.requests = 0  # honest requests sent (announces, answers, socket upgrades)
         self.refusals: Counter[str] = Counter()  # honest requests refused, by reason
@@ -89,6 +90,7 @@ class World:
 
 
 async def web_peer(world: World, url: str, address: str, stop: asyncio.Event) -> None:
+    world.web_addresses.add(address)
     peer_id = wire(b"-WW0208-" + os.urandom(6).hex().encode())
     while not stop.is_set():
         video, until = world.pick(), time.monotonic() + world.watch_seconds()

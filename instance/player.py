@@ -11,6 +11,8 @@ from django.conf import settings
 from django.templatetags.static import static
 from django.urls import reverse
 
+from tracker.crowd import crowd_of
+
 from .ice import ice_servers, servers_shown
 from .models import InstanceSettings, Video, VideoFile
 from .torrents import tracker_urls
@@ -41,6 +43,8 @@ def hls_config(video: Video) -> dict | None:
 def player_config(video: Video, video_file: VideoFile, *, p2p_param: str | None) -> dict:
     """The JSON the player script reads from the page (json_script "player-config")."""
     instance = InstanceSettings.load()
+    p2p_allowed = video.p2p_effective(instance.p2p_enabled)
+    crowd = crowd_of(video, instance) if p2p_allowed else None
     return {
         "videoUuid": str(video.uuid),
         "fileUrl": video_file.file_url,
@@ -49,7 +53,12 @@ def player_config(video: Video, video_file: VideoFile, *, p2p_param: str | None)
         "torrentUrl": video_file.torrent_url,
         "infoHash": video_file.info_hash,
         # Instance and video switches: when false, no viewer choice can turn P2P on.
-        "p2pAllowed": video.p2p_effective(instance.p2p_enabled),
+        "p2pAllowed": p2p_allowed,
+        # The crowd threshold line (instance/static/instance/crowd.js refreshes it): None
+        # without a threshold, or where P2P is off anyway.
+        "crowd": None
+        if crowd is None or crowd.threshold <= 1
+        else {**crowd.as_json(), "url": reverse("api-video-crowd", kwargs={"uuid": video.uuid})},
         "p2pOffForThisView": (p2p_param or "").lower() in P2P_OFF_VALUES,
         "p2pRequiresConsent": instance.p2p_requires_consent,
         # Browsers only use WebSocket trackers; the .torrent lists the HTTP one for others.

@@ -11,6 +11,7 @@ urlpatterns = [
     path("webtorrent-sw.js", views.webtorrent_service_worker, name="webtorrent-service-worker"),
     path("api/v1/videos", views.api_video_list, name="api-video-list"),
     path("api/v1/videos/<uuid:uuid>", views.api_video_detail, name="api-video-detail"),
+    path("api/v1/videos/<uuid:uuid>/crowd", views.api_video_crowd, name="api-video-crowd"),
     re_path(
         r"^static/web-videos/(?P<filename>[A-Za-z0-9._-]+)$", views.web_video, name="web-video"
     ),

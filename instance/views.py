@@ -8,6 +8,8 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
+from tracker.crowd import crowd_of
+
 from .api import video_json, with_api_relations
 from .file_serving import file_response, find_asset, resolve_file, serve_file
 from .models import InstanceSettings, StreamingPlaylist, Video, VideoFile
@@ -89,6 +91,18 @@ def api_video_detail(request, uuid):
     if video is None:
         return problem(404, "Video not found")
     return JsonResponse(video_json(video, InstanceSettings.load().p2p_enabled))
+
+
+@require_safe
+def api_video_crowd(request, uuid):
+    """The video's crowd threshold and distinct viewers now (counts only), which the watch
+    page's threshold line refreshes from: the viewer sees the count that turns P2P on."""
+    video = Video.objects.filter(uuid=uuid).first()
+    if video is None:
+        return problem(404, "Video not found")
+    response = JsonResponse(crowd_of(video).as_json())
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_http_methods(["GET", "HEAD", "OPTIONS"])

@@ -1,5 +1,6 @@
-"""Alarms: stored once per source and kind, e-mailed and posted, listed and acknowledged in the
-panel; their thresholds and the request limits are set in the panel within bounds."""
+"""Alarms: stored once per source and kind in incidents (one kind, one network), e-mailed and
+posted once per incident, listed and acknowledged in the panel; their thresholds and the request
+limits are set in the panel within bounds."""
 
 import dataclasses
 import json
@@ -18,10 +19,10 @@ from django.utils import timezone
 
 from adminpanel.models import AuditEntry
 from instance.models import InstanceSettings
-from tracker import core
+from tracker import alarms, core
 from tracker.access import guard_config
 from tracker.alarms import dispatcher, record
-from tracker.models import Alarm
+from tracker.models import Alarm, Incident
 from tracker.service import service
 from tracker.sources import hashed
 
@@ -31,7 +32,9 @@ SPY = "127.61.23.45"
 
 
 @pytest.fixture(autouse=True)
-def quiet(settings):
+def quiet(settings, monkeypatch):
+    # An incident's message waits for the alarms to stop coming: briefly here.
+    monkeypatch.setattr(alarms, "NOTICE_QUIET_SECONDS", 0.2)
     settings.ADMINS = [("Admin", "admin@example.org")]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.ALARM_WEBHOOK_URL = ""
@@ -41,7 +44,9 @@ def quiet(settings):
 
 
 def ring(kind: str = "videos", source: str = SPY, count: int = 9, at=None):
-    return record(core.Alarm(kind, source, count, 300.0, 0.0), at or timezone.now())
+    """The alarm row and whether it is new (its incident is the row's)."""
+    row, created, _ = record(core.Alarm(kind, source, count, 300.0, 0.0), at or timezone.now())
+    return row, created
 
 
 def test_an_alarm_is_stored_under_a_hash_and_a_network_and_rings_add_up():
@@ -76,18 +81,55 @@ def test_a_source_is_a_new_hash_on_a_new_day():
     assert Alarm.objects.values("source_hash").distinct().count() == 2
 
 
-def test_a_new_alarm_is_e_mailed_to_the_admins_once_and_names_no_address():
-    ring()
-    ring()
+def submit(kind: str = "videos", source: str = SPY, count: int = 9) -> None:
+    dispatcher.submit(core.Alarm(kind, source, count, 300.0, 0.0), timezone.now())
+
+
+def test_a_new_incident_is_e_mailed_to_the_admins_once_and_names_no_address():
+    submit()
+    submit()
+    assert dispatcher.wait_idle()
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["admin@example.org"]
-    assert "Many videos from one address" in message.subject
-    assert hashed(SPY) in message.body and "127.61.0.0/16" in message.body
+    assert "Many videos from one address from 127.61.0.0/16 (1 source)" in message.subject
+    assert "127.61.0.0/16" in message.body and "sources: 1" in message.body
     assert SPY not in message.body and SPY not in message.subject
+    assert hashed(SPY) not in message.body  # counts only: the hashes are on the panel
 
 
-def test_a_new_alarm_is_posted_to_the_webhook(settings):
+def test_alarms_of_one_kind_and_network_are_one_incident_until_an_hour_of_quiet():
+    now = timezone.now()
+    ring(source="127.61.0.1", at=now)
+    ring(source="127.61.9.9", at=now + timedelta(minutes=50))
+    ring(source="127.61.0.1", at=now + timedelta(minutes=55))  # rings again: no new source
+    ring(source="127.62.0.1", at=now + timedelta(minutes=56))  # another network
+    ring(kind="sockets", source="127.61.0.1", at=now + timedelta(minutes=57))  # another kind
+    ring(source="127.61.0.3", at=now + timedelta(minutes=55 + 61))  # after an hour of quiet
+    first = Incident.objects.get(network="127.61.0.0/16", kind="videos", first_seen=now)
+    assert (first.sources, first.rings, first.alarms.count()) == (2, 3, 2)
+    assert Incident.objects.count() == 4
+    assert first.timeline(4) == [1, 0, 0, 1]
+
+
+def test_an_incident_grown_tenfold_is_told_again_and_not_in_between(settings):
+    for n in range(9):
+        submit(source=f"127.61.1.{n + 1}")
+    assert dispatcher.wait_idle()
+    assert [m.subject for m in mail.outbox] == [
+        "[peerveil] Alarm: Many videos from one address from 127.61.0.0/16 (9 sources)"
+    ]
+    submit(source="127.61.1.100")  # 10 sources: not tenfold the 9 told
+    assert dispatcher.wait_idle() and len(mail.outbox) == 1
+    for n in range(80):
+        submit(source=f"127.61.2.{n + 1}")
+    assert dispatcher.wait_idle()
+    assert len(mail.outbox) == 2
+    assert mail.outbox[1].subject.startswith("[peerveil] Alarm update: Many videos")
+    assert "(90 sources)" in mail.outbox[1].subject and "update: True" in mail.outbox[1].body
+
+
+def test_a_new_incident_is_posted_to_the_webhook(settings):
     received: list[dict] = []
 
     class Hook(BaseHTTPRequestHandler):
@@ -107,15 +149,19 @@ def test_a_new_alarm_is_posted_to_the_webhook(settings):
     assert dispatcher.wait_idle()
     thread.join(5)
     server.server_close()
+    incident = Incident.objects.get()
     assert received == [
         {
+            "incident": incident.pk,
             "kind": "blocked",
             "title": "Blocked after repeated limit breaches",
-            "source": hashed(SPY),
             "network": "127.61.0.0/16",
-            "detail": "5 refused requests within 300 s",
-            "first_seen": received[0]["first_seen"],
-            "panel": f"{settings.PUBLIC_URL}/admin-panel/alarms/",
+            "sources": 1,
+            "rings": 1,
+            "first_seen": incident.first_seen.isoformat(),
+            "last_seen": incident.last_seen.isoformat(),
+            "update": False,
+            "panel": f"{settings.PUBLIC_URL}/admin-panel/alarms/{incident.pk}/",
         }
     ]
 
@@ -128,24 +174,36 @@ def test_a_webhook_that_is_down_does_not_stop_the_alarms(settings):
     assert Alarm.objects.count() == 2
 
 
-def test_the_panel_lists_open_alarms_newest_first_and_acknowledges_them(admin_client):
+def test_the_panel_lists_open_incidents_newest_first_and_acknowledges_them(admin_client):
     now = timezone.now()
     ring(kind="videos", at=now - timedelta(minutes=5))
     ring(kind="blocked", at=now)
+    ring(kind="blocked", source="127.61.7.7", at=now)
     page = admin_client.get("/admin-panel/alarms/").content.decode()
-    assert page.index("Blocked after repeated") < page.index("Many videos from one address")
-    assert hashed(SPY) in page and "127.61.0.0/16" in page and SPY not in page
+    table = page[page.index("<table") :]
+    assert table.index("Blocked after repeated") < table.index("Many videos from one address")
+    assert "127.61.0.0/16" in page and SPY not in page
     assert 'Alarms <span class="badge off">2</span>' in page
-    blocked = Alarm.objects.get(kind="blocked")
+    blocked = Incident.objects.get(kind="blocked")
+    detail = admin_client.get(f"/admin-panel/alarms/{blocked.pk}/").content.decode()
+    assert hashed(SPY) in detail and hashed("127.61.7.7") in detail and SPY not in detail
     response = admin_client.post(f"/admin-panel/alarms/{blocked.pk}/acknowledge")
     assert response.status_code == 302
     blocked.refresh_from_db()
     assert blocked.acknowledged_by == "admin" and blocked.acknowledged_at is not None
+    # Its alarms are acknowledged with it, the other incident's are not.
+    assert set(Alarm.objects.unacknowledged().values_list("kind", flat=True)) == {"videos"}
     page = admin_client.get("/admin-panel/alarms/").content.decode()
-    assert f'data-alarm="{blocked.pk}"' not in page and "1 open" in page
-    assert "Acknowledged: Blocked after repeated limit breaches" in page
-    everything = admin_client.get("/admin-panel/alarms/?show=all").content.decode()
+    assert f'data-incident="{blocked.pk}"' not in page and "1 open incident" in page
+    assert "Acknowledged: Blocked after repeated limit breaches from 127.61.0.0/16" in page
+    everything = admin_client.get("/admin-panel/alarms/?state=all").content.decode()
     assert "seen by admin" in everything
+    blocked_only = admin_client.get("/admin-panel/alarms/?state=all&kind=blocked").content
+    assert b"Many videos from one address</a>" not in blocked_only
+    assert f'data-incident="{blocked.pk}"'.encode() in blocked_only
+    # After an acknowledgement the next ring opens a new incident.
+    ring(kind="blocked", at=now + timedelta(minutes=1))
+    assert Incident.objects.unacknowledged().filter(kind="blocked").count() == 1
 
 
 def test_the_alarm_list_is_for_staff_only(client, django_user_model):
@@ -154,9 +212,10 @@ def test_the_alarm_list_is_for_staff_only(client, django_user_model):
     django_user_model.objects.create_user("viewer", password="pw-viewer-123")
     client.login(username="viewer", password="pw-viewer-123")
     assert client.get("/admin-panel/alarms/").status_code == 403
-    alarm = Alarm.objects.get()
-    assert client.post(f"/admin-panel/alarms/{alarm.pk}/acknowledge").status_code == 403
-    assert not Alarm.objects.get().acknowledged
+    incident = Incident.objects.get()
+    assert client.get(f"/admin-panel/alarms/{incident.pk}/").status_code == 403
+    assert client.post(f"/admin-panel/alarms/{incident.pk}/acknowledge").status_code == 403
+    assert not Incident.objects.get().acknowledged and not Alarm.objects.get().acknowledged
 
 
 # A busy database

@@ -193,6 +193,16 @@ def log_in(live) -> httpx.Client:
     return client
 
 
+def incident_pages(panel: httpx.Client) -> dict[str, str]:
+    """Each listed incident's page (its alarms, by source hash), by its title."""
+    listing = panel.get("/admin-panel/alarms/").text
+    pages = {}
+    for pk in re.findall(r'<tr data-incident="(\d+)">', listing):
+        page = panel.get(f"/admin-panel/alarms/{pk}/").text
+        pages[re.search(r"<h1>(.*?) from <code>", page).group(1)] = page
+    return pages
+
+
 def needles(address: str) -> list[bytes]:
     packed = socket.inet_aton(address)
     return [address.encode(), packed, packed.hex().encode(), packed.hex().upper().encode()]
@@ -231,16 +241,21 @@ def test_known_addresses_leave_no_trace_after_traffic_alarms_and_blocks(tmp_path
         spies = {address: source_hash(key, address) for address in SPIES}
         panel = log_in(live)
         # Alarms are stored by the server's alarm thread, which writes a locked database again
-        # after a backoff: poll until they are all listed, with room for a loaded machine.
+        # after a backoff, and each incident is told once its alarms stop coming: poll until
+        # every spy is listed and every incident posted, with room for a loaded machine.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            page = panel.get("/admin-panel/alarms/").text
-            if all(hashed in page for hashed in spies.values()):
+            pages = incident_pages(panel)
+            listed = "".join(pages.values())
+            if all(h in listed for h in spies.values()) and len(Webhook.received) >= 5:
                 break
             time.sleep(0.2)
-        rows = re.findall(r'<tr data-alarm="\d+">(.*?)</tr>', page, re.S)
-        shown = {(re.search(r"<code>(\w+)</code>", row).group(1), re.search(
-            r"<td>([^<]+)</td>", row).group(1)) for row in rows}  # fmt: skip
+        shown = {
+            (re.search(r"<code>(\w+)</code>", row).group(1), title)
+            for title, page in pages.items()
+            for row in re.findall(r'<tr data-alarm="\d+">(.*?)</tr>', page, re.S)
+        }
+        page = panel.get("/admin-panel/alarms/").text
     finally:
         live.stop()
         hook.shutdown()
@@ -264,10 +279,15 @@ def test_known_addresses_leave_no_trace_after_traffic_alarms_and_blocks(tmp_path
         (spies[EARLY_SPY], "Announces far faster than the interval"),
     } <= shown
     assert "127.61.0.0/16" in page and not {h for h, _ in shown} - set(spies.values())
-    # E-mailed (to the log, console backend) and posted to the webhook, by hash only.
+    # One incident per kind (all spies are in 127.61.0.0/16), e-mailed (to the log, console
+    # backend) and posted to the webhook once each, with counts only.
     log = live.log()
-    assert f"source: {spies[WS_SPY]}" in log and "Subject: [peerveil] Alarm:" in log
-    assert {alarm["source"] for alarm in Webhook.received} == set(spies.values())
+    assert log.count("Subject: [peerveil] Alarm:") == 5 and "network: 127.61.0.0/16" in log
+    kinds = sorted(incident["kind"] for incident in Webhook.received)
+    assert kinds == ["blocked", "early-announces", "sockets", "unknown-videos", "videos"]
+    assert {i["network"] for i in Webhook.received} == {"127.61.0.0/16"}
+    assert next(i for i in Webhook.received if i["kind"] == "blocked")["sources"] == 2
+    assert not any(h in json.dumps(Webhook.received) + log for h in spies.values())
 
     written = [path for path in live.data_dir.rglob("*") if path.is_file()]
     assert {"db.sqlite3", "serve.log"} <= {path.name for path in written}

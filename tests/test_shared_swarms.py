@@ -58,7 +58,7 @@ def own_peers(process: Process) -> dict:
     web = {}
     for (info_hash, peer_id), change in process.store.take_journal()[0].items():
         if change != REMOVE_OWN and info_hash == VIDEO:
-            web[peer_id] = (process.name, change.connection.relay_id, change.seeder)
+            web[peer_id] = (process.name, change.connection.relay_id, change.seeder, change.source)
     return web
 
 
@@ -68,8 +68,12 @@ def share(a: Process, b: Process, now: float = 0.0) -> None:
     a.store.replace_replica(VIDEO, b_web, {}, 0, now)
 
 
-def two_processes(**guard) -> tuple[Process, Process]:
-    policy = Policy(guard=GuardConfig(**guard), p2p=dict.fromkeys([VIDEO, *VIDEOS], True))
+def two_processes(min_viewers: int = 1, **guard) -> tuple[Process, Process]:
+    policy = Policy(
+        guard=GuardConfig(**guard),
+        p2p=dict.fromkeys([VIDEO, *VIDEOS], True),
+        min_viewers={VIDEO: min_viewers},
+    )
     return Process("aaaaaaaaaaaa", policy), Process("bbbbbbbbbbbb", policy)
 
 
@@ -235,3 +239,29 @@ def test_an_address_flooding_from_sockets_on_two_processes_meets_one_message_bud
     alone = messages_until_blocked(list(two_processes(**limits))[:1])
     split = messages_until_blocked(list(two_processes(**limits)))
     assert alone is not None and split == alone
+
+
+def test_the_crowd_threshold_counts_the_viewers_of_every_process_and_an_address_once():
+    def offers_relayed(b_address: str) -> int:
+        a, b = two_processes(min_viewers=3)
+        sockets = []
+        for n, (process, address) in enumerate([(a, "10.0.0.1"), (a, "10.0.0.2"), (b, b_address)]):
+            socket = Socket(n)
+            meter, _ = process.core.open_socket(address, 0.0)
+            message = orjson.dumps({
+                "action": "announce", "info_hash": wire_id(VIDEO), "peer_id": wire_id(pid(n)),
+                "numwant": 5, "left": 10, "event": "started",
+                "offers": [{"offer": {"type": "offer", "sdp": "sdp"},
+                            "offer_id": wire_id(bytes([k]) * 20)} for k in range(5)],
+            })  # fmt: skip
+            sockets.append((process, socket, meter, message))
+            process.core.receive_web(socket, meter, message, 0.0, process.rng)
+        share(a, b)
+        process, socket, meter, message = sockets[0]
+        sent = process.core.receive_web(socket, meter, message, 100.0, process.rng).messages
+        return sum(1 for _, m in sent if type(m) in (RemoteOffer,) or hasattr(m, "offer"))
+
+    # Two viewers on one process and a third on the other: three, P2P on.
+    assert offers_relayed("10.0.0.3") == 2
+    # The third is the first one's address again: two viewers, below the threshold.
+    assert offers_relayed("10.0.0.1") == 0

@@ -65,31 +65,40 @@ def guard_config(row: InstanceSettings) -> GuardConfig:
 
 
 class Swarms(NamedTuple):
-    """P2P in effect for each swarm, and the video each belongs to (its primary key: an opaque
-    key to the core, which counts videos, not swarms, per address)."""
+    """P2P in effect for each swarm, the video each belongs to (its primary key: an opaque
+    key to the core, which counts videos, not swarms, per address), and the crowd threshold
+    of each swarm that has one above 1 (a video's, the same for all its swarms; each swarm
+    counts its own viewers)."""
 
     p2p: dict[bytes, bool]
     videos: dict[bytes, int]
+    min_viewers: dict[bytes, int]
 
 
-def _swarms(files, renditions, instance_p2p: bool) -> Swarms:
+def _swarms(files, renditions, instance_p2p: bool, instance_min_viewers: int = 1) -> Swarms:
     """The swarm of each of these files' torrents (a VideoFile QuerySet) and of these HLS
     renditions (an HLSRendition QuerySet), reading only the columns it depends on.
 
     Both kinds of swarm share one table: a torrent's infohash is 20 binary bytes, an HLS
     rendition's is 20 ASCII characters (instance/hls_swarms.py), as each arrives on the wire."""
-    p2p, videos = {}, {}
-    for f in files.select_related("video").only("info_hash", "video__p2p"):
-        info_hash = bytes.fromhex(f.info_hash)
-        p2p[info_hash] = f.video.p2p_effective(instance_p2p)
-        videos[info_hash] = f.video_id
+    p2p, videos, min_viewers = {}, {}, {}
+
+    def add(info_hash: bytes, video) -> None:
+        p2p[info_hash] = video.p2p_effective(instance_p2p)
+        videos[info_hash] = video.pk
+        threshold = video.min_viewers_effective(instance_min_viewers)
+        if threshold > 1:
+            min_viewers[info_hash] = threshold
+
+    files = files.select_related("video").only("info_hash", "video__p2p", "video__p2p_min_viewers")
+    for f in files:
+        add(bytes.fromhex(f.info_hash), f.video)
     renditions = renditions.select_related("playlist__video").only(
-        "info_hash", "playlist__video__p2p"
+        "info_hash", "playlist__video__p2p", "playlist__video__p2p_min_viewers"
     )
     for r in renditions:
-        p2p[r.info_hash_bytes] = r.playlist.video.p2p_effective(instance_p2p)
-        videos[r.info_hash_bytes] = r.playlist.video.pk
-    return Swarms(p2p, videos)
+        add(r.info_hash_bytes, r.playlist.video)
+    return Swarms(p2p, videos, min_viewers)
 
 
 def p2p_of(info_hashes: Iterable[bytes]) -> tuple[dict[bytes, bool | None], dict[bytes, int]]:
@@ -157,12 +166,18 @@ class TrackerPolicy:
                 self._stale = self._changes != changes
                 return None
             row = InstanceSettings.load()
-            swarms = _swarms(VideoFile.objects.all(), HLSRendition.objects.all(), row.p2p_enabled)
+            swarms = _swarms(
+                VideoFile.objects.all(),
+                HLSRendition.objects.all(),
+                row.p2p_enabled,
+                row.p2p_min_viewers,
+            )
             self.current = Policy(
                 tracker=tracker_config(row),
                 guard=guard_config(row),
                 p2p=swarms.p2p,
                 videos=swarms.videos,
+                min_viewers=swarms.min_viewers,
             )
             self._version, self._loaded_changes = version, changes
             self._loaded_at = self._fully_loaded_at = now

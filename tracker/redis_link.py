@@ -29,6 +29,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from tracker import redis_scripts
 from tracker.core import RemoteAnswer, RemoteConnection, RemoteOffer
+from tracker.core.addresses import HASH_HEX_DIGITS
 from tracker.redis_store import REMOVE_ANY, REMOVE_OWN, SharedSwarmStore
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,11 @@ DEAD_AFTER_SECONDS = 5.0
 REDIS_TIMEOUT_SECONDS = 2.0
 RETRY_SECONDS = 0.5
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+# A stored peer: process, seeder flag, its source's name (the keyed hash of its address, or
+# dashes for an exempt source), then the socket number (web) or compact address (HTTP).
+_SOURCE_AT = redis_scripts.PROCESS_CHARS + 1
+_REST_AT = _SOURCE_AT + HASH_HEX_DIGITS
+_NO_SOURCE = "-" * HASH_HEX_DIGITS
 
 
 def namespace(secret_key: str) -> str:
@@ -293,11 +299,11 @@ class RedisLink:
         if change == REMOVE_ANY:
             return ("ra", peer_id, b"")
         seeder = b"1" if change.seeder else b"0"
-        process = self.process.encode()
+        head = self.process.encode() + seeder + (change.source or _NO_SOURCE).encode()
         if change.is_web:
             number = str(self.store.connection_number(change)).encode()
-            return ("pw", peer_id, process + seeder + number)
-        return ("ph", peer_id, process + seeder + change.compact)
+            return ("pw", peer_id, head + number)
+        return ("ph", peer_id, head + change.compact)
 
     def _ttls(self) -> tuple[int, int]:
         # A web peer lives as long as its socket announces; an HTTP peer's address two
@@ -370,17 +376,24 @@ def _pairs(flat: list) -> list[tuple[bytes, bytes]]:
     return list(zip(flat[::2], flat[1::2], strict=True))
 
 
-def _web_peers(flat: list) -> dict[bytes, tuple[str, int, bool]]:
-    cut = redis_scripts.PROCESS_CHARS
-    return {
-        peer_id: (value[:cut].decode(), int(value[cut + 1 :]), value[cut : cut + 1] == b"1")
-        for peer_id, value in _pairs(flat)
-    }
+def _source(value: bytes) -> str | None:
+    name = value[_SOURCE_AT:_REST_AT].decode()
+    return None if name == _NO_SOURCE else name
 
 
-def _http_peers(flat: list) -> dict[bytes, tuple[str, bytes, bool]]:
+def _web_peers(flat: list) -> dict[bytes, tuple[str, int, bool, str | None]]:
     cut = redis_scripts.PROCESS_CHARS
     return {
-        peer_id: (value[:cut].decode(), value[cut + 1 :], value[cut : cut + 1] == b"1")
+        peer_id: (value[:cut].decode(), int(value[_REST_AT:]), value[cut : cut + 1] == b"1",
+                  _source(value))
         for peer_id, value in _pairs(flat)
-    }
+    }  # fmt: skip
+
+
+def _http_peers(flat: list) -> dict[bytes, tuple[str, bytes, bool, str | None]]:
+    cut = redis_scripts.PROCESS_CHARS
+    return {
+        peer_id: (value[:cut].decode(), value[_REST_AT:], value[cut : cut + 1] == b"1",
+                  _source(value))
+        for peer_id, value in _pairs(flat)
+    }  # fmt: skip

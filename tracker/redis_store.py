@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import socket
+from collections.abc import Callable
 
 from tracker.core import InMemorySwarmStore, KindCounts, Peer, RemoteConnection
 
@@ -29,9 +30,17 @@ REMOVE_ANY = "any"  # remove it whoever wrote it (another process's HTTP peer th
 
 
 class SharedSwarmStore:
-    def __init__(self, process: str, share_http: bool = False) -> None:
+    """`name(source)` is the name every process gives a source: the keyed hash of its
+    address, never the address (idempotent: a name is its own name). A peer is stored under
+    it, so that the crowd threshold's distinct viewers and the per-address cap of HTTP peers
+    count one address once, whichever processes its peers are on."""
+
+    def __init__(
+        self, process: str, share_http: bool = False, name: Callable[[str], str] | None = None
+    ) -> None:
         self.process = process
         self.share_http = share_http
+        self.name = name or (lambda source: source)
         self.view = InMemorySwarmStore()  # own peers and the replica, for O(k) sampling
         self.remote: dict[bytes, set[bytes]] = {}  # swarm -> peer_ids of the replica
         self.journal: dict[PeerKey, Peer | str] = {}
@@ -51,6 +60,8 @@ class SharedSwarmStore:
         return self.view.get(info_hash, peer_id)
 
     def put(self, info_hash: bytes, peer: Peer) -> None:
+        if peer.source is not None:
+            peer.source = self.name(peer.source)
         key = (info_hash, peer.peer_id)
         self._unmark(info_hash, peer.peer_id)
         self.view.put(info_hash, peer)
@@ -78,9 +89,10 @@ class SharedSwarmStore:
         return self.view.count_by_kind(info_hash)
 
     def http_peers_from(self, info_hash: bytes, source: str) -> list[Peer]:
-        # Only this process's peers carry their source (the replica has none: a source is an
-        # address), so the per-address cap holds per process.
-        return self.view.http_peers_from(info_hash, source)
+        return self.view.http_peers_from(info_hash, self.name(source))
+
+    def viewers(self, info_hash: bytes) -> int:
+        return self.view.viewers(info_hash)
 
     def record_completed(self, info_hash: bytes) -> None:
         self.completed[info_hash] = self.completed.get(info_hash, 0) + 1
@@ -172,30 +184,32 @@ class SharedSwarmStore:
     def replace_replica(
         self,
         info_hash: bytes,
-        web: dict[bytes, tuple[str, int, bool]],
-        http: dict[bytes, tuple[str, bytes, bool]],
+        web: dict[bytes, tuple[str, int, bool, str | None]],
+        http: dict[bytes, tuple[str, bytes, bool, str | None]],
         downloaded: int,
         now: float,
     ) -> None:
         """The other processes' peers of one swarm as Redis holds them now: web peers by
-        peer_id (process, socket number, seeder), HTTP peers (process that wrote it, compact
-        address, seeder)."""
+        peer_id (process, socket number, seeder, source's name), HTTP peers (process that wrote
+        it, compact address, seeder, source's name)."""
         self.downloaded[info_hash] = downloaded
         view = self.view
         before = self.remote.pop(info_hash, set())
         fresh: set[bytes] = set()
-        for peer_id, (process, number, seeder) in web.items():
+        for peer_id, (process, number, seeder, source) in web.items():
             if process == self.process or (peer_id not in before and view.get(info_hash, peer_id)):
                 continue  # own peers are known here first-hand
             fresh.add(peer_id)
             connection = RemoteConnection(process, number)
-            view.put(info_hash, Peer(peer_id, connection, None, None, 0 if seeder else 1, now))
-        for peer_id, (process, compact, seeder) in http.items():
+            left = 0 if seeder else 1
+            view.put(info_hash, Peer(peer_id, connection, None, None, left, now, b"", source))
+        for peer_id, (process, compact, seeder, source) in http.items():
             if process == self.process or (peer_id not in before and view.get(info_hash, peer_id)):
                 continue
             fresh.add(peer_id)
             ip, port = unpack_compact(compact)
-            view.put(info_hash, Peer(peer_id, None, ip, port, 0 if seeder else 1, now, compact))
+            left = 0 if seeder else 1
+            view.put(info_hash, Peer(peer_id, None, ip, port, left, now, compact, source))
         for peer_id in before - fresh:
             view.remove(info_hash, peer_id)
         if fresh:

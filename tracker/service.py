@@ -295,6 +295,11 @@ class TrackerService(SharedTracker):
         with self.lock:
             return self.core.stats()
 
+    def viewers(self, info_hashes: list[bytes]) -> dict[bytes, int]:
+        """Distinct viewers of each of these swarms in this process: counts only."""
+        with self.lock:
+            return self.core.viewers(info_hashes)
+
     async def sweep(self) -> None:
         """Forget what expired, sample the swarm sizes once a minute, close idle sockets."""
         # No garbage collection here: a closed socket's objects are freed by reference

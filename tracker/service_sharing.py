@@ -46,7 +46,7 @@ class SharedTracker:
         from tracker.redis_link import RedisLink, namespace, new_process_id
         from tracker.redis_store import SharedSwarmStore
 
-        store = SharedSwarmStore(new_process_id())
+        store = SharedSwarmStore(new_process_id(), name=self.source_name)
         with self.lock:
             self.core = TrackerCore(store, self.policy.current)
             self.core.share_guard()
@@ -88,9 +88,20 @@ class SharedTracker:
             self.policy.mark_stale()
             await self._reload_in_thread()
 
-    def _learn(self, key: str | None) -> None:
+    def source_name(self, key: str) -> str:
+        """The name all processes give a source (the store's `name`): its keyed hash."""
+        name = self.hash_of.get(key)
+        if name is not None:
+            return name
+        if key in self.key_of:
+            return key  # a name already
+        self._learn(key, locked=True)
+        return self.hash_of[key]
+
+    def _learn(self, key: str | None, locked: bool = False) -> None:
         """Name a source as the other processes do (the keyed hash of its address); what
-        they counted for it before it came here is its own from now on."""
+        they counted for it before it came here is its own from now on (`locked`: called
+        under the lock, by the store)."""
         if key is None or key in self.hash_of:
             return
         if len(self.hash_of) >= _NAMES_MAX:
@@ -100,6 +111,8 @@ class SharedTracker:
 
         stand_in = self.hash_of[key] = hashed(key)
         self.key_of[stand_in] = key
+        if locked:
+            return  # inside a core call (the store naming a peer): no adoption from there
         with self.lock:
             self.core.adopt_source(stand_in, key)
 

@@ -1,5 +1,6 @@
 from django import template
 
+from adminpanel.spy_cost_card import span
 from instance.models import P2PSetting
 
 register = template.Library()
@@ -17,3 +18,8 @@ def p2p_state(video, instance_p2p: bool):
 @register.inclusion_tag("adminpanel/_swarm_chart.html")
 def swarm_chart(chart, label: str):
     return {"chart": chart, "label": label}
+
+
+@register.filter
+def duration_span(seconds: float) -> str:
+    return span(seconds)

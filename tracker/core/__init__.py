@@ -6,7 +6,7 @@ protocol is testable with plain function calls. The shells call one object, Trac
 """
 
 from .bencode import BencodeError, bdecode, bencode
-from .config import HARD_MAX_PEERS, TrackerConfig
+from .config import HARD_MAX_PEERS, MAX_CROWD_THRESHOLD, TrackerConfig
 from .front_door import (
     CLOSE_POLICY_VIOLATION,
     P2P_DISABLED,
@@ -39,6 +39,7 @@ from .swarm import InMemorySwarmStore, KindCounts, Peer, RemoteConnection, Swarm
 __all__ = [
     "CLOSE_POLICY_VIOLATION",
     "HARD_MAX_PEERS",
+    "MAX_CROWD_THRESHOLD",
     "P2P_DISABLED",
     "UNKNOWN_INFOHASH",
     "Alarm",

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 # Ceiling on peers listed in one HTTP reply and on offers relayed for one announce. Classic
 # trackers cap around 50 by default (80-200 at most); numwant is only a wish (BEP 3).
 HARD_MAX_PEERS = 50
+# The highest crowd threshold an instance or a video may set: "P2P only from N viewers" (N=1 is
+# no threshold). A thousand distinct addresses in one swarm is already a crowd in which one
+# address says little about who watched.
+MAX_CROWD_THRESHOLD = 1000
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,9 @@ CLOSE_POLICY_VIOLATION = 1008
 @dataclass(frozen=True)
 class Policy:
     """What the instance decides: the limits, which swarms (torrents, HLS renditions) it
-    publishes with P2P on (True) or off (False), a swarm it does not publish being absent, and
-    the video each published swarm belongs to.
+    publishes with P2P on (True) or off (False), a swarm it does not publish being absent,
+    the video each published swarm belongs to, and the crowd threshold of every swarm that has
+    one above 1 (a swarm absent from `min_viewers` has none).
 
     `videos` maps a swarm to an opaque key of its video. The spy guard counts videos, not
     swarms: a player that switches between the HLS renditions of one video (one swarm each,
@@ -55,6 +56,7 @@ class Policy:
     guard: GuardConfig = field(default_factory=GuardConfig)
     p2p: Mapping[bytes, bool] = field(default_factory=dict)
     videos: Mapping[bytes, Hashable] = field(default_factory=dict)
+    min_viewers: Mapping[bytes, int] = field(default_factory=dict)
 
 
 class Result(NamedTuple):
@@ -102,7 +104,8 @@ class TrackerCore:
         self._policy = policy or Policy()
         self._p2p = dict(self._policy.p2p)
         self._videos = dict(self._policy.videos)
-        self.swarms = Tracker(self._policy.tracker, store, self._access)
+        self._min_viewers = dict(self._policy.min_viewers)
+        self.swarms = Tracker(self._policy.tracker, store, self._access, self._threshold)
         self.guard = Guard(self._policy.guard)
 
     @property
@@ -119,6 +122,9 @@ class TrackerCore:
         if allowed is None:
             return UNKNOWN_INFOHASH
         return None if allowed else P2P_DISABLED
+
+    def _threshold(self, info_hash: bytes) -> int:
+        return self._min_viewers.get(info_hash, 1)
 
     def _video_of(self, info_hash: bytes) -> Hashable | None:
         """The key the guard counts a published swarm under (its video's); None: unknown."""
@@ -139,6 +145,8 @@ class TrackerCore:
         self._policy = policy
         self.swarms.apply_config(policy.tracker)
         self.guard.config = policy.guard
+        # A new threshold applies from each swarm's next message on.
+        self._min_viewers = dict(policy.min_viewers)
         before, self._p2p = self._p2p, dict(policy.p2p)
         self._videos = dict(policy.videos)
         return self._empty_closed_swarms(before)
@@ -220,14 +228,14 @@ class TrackerCore:
             failure = Failure(error.action, error.reason, error.info_hash)
             return Result(messages=((connection, failure),))
         if meter is None:
-            return Result(messages=tuple(self._handle(connection, message, now, rng)))
+            return Result(messages=tuple(self._handle(connection, message, now, rng, None)))
         if isinstance(message, WebScrape):
             info_hashes, action = message.info_hashes, "scrape"
         elif isinstance(message, WebAnnounce):
             info_hashes, action = (message.info_hash,), "announce"
         else:
             # An answer can only go to a peer whose offer this socket was sent: nothing new.
-            return Result(messages=tuple(self._handle(connection, message, now, rng)))
+            return Result(messages=tuple(self._handle(connection, message, now, rng, key)))
         source = meter.source
         verdict = self.guard.request_videos(source, info_hashes, self._video_of, now)
         if verdict is not None and verdict.refusal is not None:
@@ -239,7 +247,7 @@ class TrackerCore:
             )
             if not sample:
                 message = replace(message, offers=())
-        outgoing = self._handle(connection, message, now, rng)
+        outgoing = self._handle(connection, message, now, rng, key)
         return _with_verdict(Result(messages=tuple(outgoing)), verdict, key)
 
     # Relay from other processes (a shared store): already admitted by the sender's process
@@ -287,10 +295,13 @@ class TrackerCore:
         """What was counted under `stand_in` (how other processes name `key`) is `key`'s."""
         shared_guard.adopt(self.guard, stand_in, key)
 
-    def _handle(self, connection: object, message, now: float, rng: random.Random) -> list:
-        """The state machine's messages, or the failure reason of what it refuses."""
+    def _handle(
+        self, connection: object, message, now: float, rng: random.Random, key: str | None
+    ) -> list:
+        """The state machine's messages, or the failure reason of what it refuses. The peer
+        counts as a viewer of the swarm under `key`, the guard's key of its source."""
         try:
-            return self.swarms.handle_web_message(connection, message, now, rng)
+            return self.swarms.handle_web_message(connection, message, now, rng, key)
         except ProtocolError as error:
             return [(connection, Failure(error.action, error.reason, error.info_hash))]
 
@@ -380,6 +391,12 @@ class TrackerCore:
         and sources idle for a window."""
         self.swarms.expire(now)
         self.guard.expire(now)
+
+    def viewers(self, info_hashes: list[bytes]) -> dict[bytes, int]:
+        """Distinct viewers (sources) of each of these swarms now: what the crowd threshold
+        compares, counts only."""
+        store = self.swarms.store
+        return {info_hash: store.viewers(info_hash) for info_hash in info_hashes}
 
     def counts(self) -> dict[bytes, KindCounts]:
         """Peers per kind of every swarm that has any: counts only."""

@@ -29,6 +29,10 @@ class AnnounceReply(NamedTuple):
     interval: int
     complete: int
     incomplete: int
+    # A tracker's "warning message" (not in BEP 3, but read by bittorrent-tracker's clients
+    # and libtorrent): the reply is processed as usual, and the client is told why no peer
+    # comes (the swarm is below its crowd threshold).
+    warning: str | None = None
 
 
 class RelayedOffer(NamedTuple):
@@ -82,13 +86,16 @@ def web_json(message: WebMessage) -> dict:
     if type(message) is RelayedOffer:
         return _relayed("offer", message.offer, message)
     if type(message) is AnnounceReply:
-        return {
+        reply = {
             "action": "announce",
             "interval": message.interval,
             "info_hash": wire_id(message.info_hash),
             "complete": message.complete,
             "incomplete": message.incomplete,
         }
+        if message.warning is not None:
+            reply["warning message"] = message.warning
+        return reply
     if type(message) is RelayedAnswer:
         return _relayed("answer", message.answer, message)
     if type(message) is ScrapeReply:
@@ -130,6 +137,7 @@ class HttpAnnounceReply(NamedTuple):
     peers: tuple[Peer, ...]  # only HTTP peers: a web peer has no address a client could use
     compact: bool
     no_peer_id: bool
+    warning: str | None = None  # as AnnounceReply's
 
 
 class HttpScrapeReply(NamedTuple):
@@ -156,6 +164,8 @@ def http_dict(message: HttpMessage) -> dict:
             "incomplete": message.incomplete,
         }
         reply.update(_http_peers(message.peers, message.compact, message.no_peer_id))
+        if message.warning is not None:
+            reply["warning message"] = message.warning
         return reply
     if type(message) is HttpScrapeReply:
         return {"files": {h: _file(c) for h, c in message.files.items()}}

@@ -26,8 +26,10 @@ class Peer:
     # HTTP peers only: address and port as a compact reply lists them (replies.compact_peer),
     # packed once per announce rather than once per reply that lists the peer.
     compact: bytes = b""
-    # HTTP peers only: the key the per-address cap counts the peer under (the guard's source
-    # key, in memory like its address); None: not counted (an exempt source).
+    # The guard's key of the peer's source (an address, an IPv6 /64; in memory like the
+    # address): what the crowd threshold counts distinct viewers by, and for an HTTP peer what
+    # the per-address cap counts it under. None: not counted (an exempt source, such as the
+    # instance's own redundancy seeders).
     source: str | None = None
 
     @property
@@ -70,6 +72,10 @@ class SwarmStore(Protocol):
     def http_peers_from(self, info_hash: bytes, source: str) -> list[Peer]:
         """The HTTP peers counted under `source`, the one put longest ago first."""
 
+    def viewers(self, info_hash: bytes) -> int:
+        """Distinct sources among the swarm's peers, web and HTTP (peers without one, from
+        exempt sources, are not counted): one address with five sockets is one viewer."""
+
     def record_completed(self, info_hash: bytes) -> None: ...
 
     def sample_web(
@@ -101,6 +107,7 @@ class _Swarm:
         "http",
         "http_index",
         "by_source",
+        "viewers",
         "web_seeders",
         "seeders",
     )
@@ -114,6 +121,8 @@ class _Swarm:
         # HTTP peers per source key, in the order they were last put (dicts keep insertion
         # order): the first is the one that announced longest ago.
         self.by_source: dict[str, dict[bytes, None]] = {}
+        # Peers per source key, web and HTTP: its length is the swarm's distinct viewers.
+        self.viewers: dict[str, int] = {}
         self.web_seeders = 0
         self.seeders = 0
 
@@ -124,6 +133,7 @@ class _Swarm:
         ids.append(peer.peer_id)
         self._count(peer, 1)
         self._index(peer)
+        self._view(peer.source, 1)
 
     def unlink(self, peer_id: bytes) -> Peer | None:
         peer = self.peers.pop(peer_id, None)
@@ -138,6 +148,7 @@ class _Swarm:
             index[last] = position
         self._count(peer, -1)
         self._unindex(peer)
+        self._view(peer.source, -1)
         return peer
 
     def replace(self, peer: Peer) -> None:
@@ -146,9 +157,22 @@ class _Swarm:
         self._count(old, -1)
         self.peers[peer.peer_id] = peer
         self._count(peer, 1)
-        if old.source is not None or peer.source is not None:  # never for a web peer
+        if not peer.is_web and (old.source is not None or peer.source is not None):
             self._unindex(old)
             self._index(peer)  # at the end: the latest announce of its source
+        if old.source != peer.source:
+            self._view(old.source, -1)
+            self._view(peer.source, 1)
+
+    def _view(self, source: str | None, delta: int) -> None:
+        if source is None:
+            return
+        viewers = self.viewers
+        left = viewers.get(source, 0) + delta
+        if left > 0:
+            viewers[source] = left
+        else:
+            viewers.pop(source, None)
 
     def _count(self, peer: Peer, delta: int) -> None:
         if peer.seeder:
@@ -249,6 +273,10 @@ class InMemorySwarmStore:
         if swarm is None:
             return []
         return [swarm.peers[peer_id] for peer_id in swarm.by_source.get(source, ())]
+
+    def viewers(self, info_hash: bytes) -> int:
+        swarm = self._swarms.get(info_hash)
+        return 0 if swarm is None else len(swarm.viewers)
 
     def record_completed(self, info_hash: bytes) -> None:
         self._downloaded[info_hash] = self._downloaded.get(info_hash, 0) + 1

@@ -42,13 +42,26 @@ from .pending_offers import PendingOffers
 from .swarm import Peer, RemoteConnection, SwarmStore
 
 PEER_ID_TAKEN = "peer_id is in use by another connection"
+# Sent as the announce reply's "warning message" while a swarm is below its crowd threshold.
+# Both webtorrent's and p2p-media-loader's tracker client (bittorrent-tracker) process a reply
+# with a warning as usual (interval kept, re-announce at it) and only emit a warning event:
+# the player keeps playing from the server and keeps announcing. A "failure reason" instead
+# would make them skip the reply's interval.
+CROWD_WARNING = "P2P starts when {threshold} people watch this video"
 
 Outgoing = list[tuple[object, WebMessage]]
 WebRequest = WebAnnounce | WebAnswer | WebScrape
 
 
+def _no_threshold(info_hash: bytes) -> int:
+    return 1
+
+
 class Tracker:
     """`access(info_hash)` is None when the torrent may be tracked, else the failure reason.
+    `threshold(info_hash)` is the swarm's crowd threshold: below that many distinct viewers
+    (Peer.source) no offer is relayed in it, no answer either, and no peer is listed; 1 is no
+    threshold.
 
     Connections are opaque hashable ids chosen by the caller (one per WebSocket).
     """
@@ -58,9 +71,11 @@ class Tracker:
         config: TrackerConfig,
         store: SwarmStore,
         access: Callable[[bytes], str | None],
+        threshold: Callable[[bytes], int] = _no_threshold,
     ) -> None:
         self.store = store
         self.access = access
+        self.threshold = threshold
         self._connections = ConnectionBook(
             config.max_infohashes_per_connection, config.max_peer_ids_per_connection
         )
@@ -78,9 +93,15 @@ class Tracker:
     # WebSocket
 
     def handle_web_message(
-        self, connection: object, message: WebRequest, now: float, rng: random.Random
+        self,
+        connection: object,
+        message: WebRequest,
+        now: float,
+        rng: random.Random,
+        viewer: str | None = None,
     ) -> Outgoing:
-        """A request parsed by the front door (the guard looks at it before the tracker)."""
+        """A request parsed by the front door (the guard looks at it before the tracker);
+        `viewer` is the socket's source key (None: an exempt source, not counted)."""
         if isinstance(message, WebScrape):
             return [(connection, self._web_scrape(message))]
         refusal = self.access(message.info_hash)
@@ -90,10 +111,22 @@ class Tracker:
             raise LocalProtocolError(refusal, message.info_hash)
         if isinstance(message, WebAnswer):
             return self._web_answer(connection, message, now)
-        return self._web_announce(connection, message, now, rng)
+        return self._web_announce(connection, message, now, rng, viewer)
+
+    def crowd_shortfall(self, info_hash: bytes) -> int | None:
+        """The swarm's threshold if it has fewer distinct viewers than that, else None."""
+        threshold = self.threshold(info_hash)
+        if threshold > 1 and self.store.viewers(info_hash) < threshold:
+            return threshold
+        return None
 
     def _web_announce(
-        self, connection: object, message: WebAnnounce, now: float, rng: random.Random
+        self,
+        connection: object,
+        message: WebAnnounce,
+        now: float,
+        rng: random.Random,
+        viewer: str | None,
     ) -> Outgoing:
         info_hash, peer_id = message.info_hash, message.peer_id
         owner = self._connections.owner(peer_id)
@@ -117,9 +150,13 @@ class Tracker:
             left = 0
             if existing is not None and not existing.seeder:
                 self.store.record_completed(info_hash)
-        self.store.put(info_hash, Peer(peer_id, connection, None, None, left, now))
-        outgoing = [(connection, self._announce_reply(info_hash))]
-        outgoing += self._relay_offers(connection, message, now, rng)
+        self.store.put(info_hash, Peer(peer_id, connection, None, None, left, now, b"", viewer))
+        # After the put: the announcing viewer counts, so the one that brings the swarm to its
+        # threshold has its own offers relayed.
+        below = self.crowd_shortfall(info_hash)
+        outgoing = [(connection, self._announce_reply(info_hash, below))]
+        if below is None:
+            outgoing += self._relay_offers(connection, message, now, rng)
         return outgoing
 
     def taken_elsewhere(self, info_hash: bytes, peer_id: bytes) -> Outgoing:
@@ -208,19 +245,28 @@ class Tracker:
             raise LocalProtocolError(reason, info_hash)
         key = (info_hash, message.to_peer_id, message.offer_id, message.peer_id)
         sender = self._offers.take(connection, key, now)
-        relayed = RelayedAnswer(info_hash, message.peer_id, message.offer_id, message.answer)
-        if type(sender) is RemoteConnection:
-            # Its process checks that the offering peer is still on that socket.
-            return [(sender, RemoteAnswer(message.to_peer_id, relayed))]
-        # The offering peer must still be on the socket the offer came from.
-        if sender is None or self._connections.owner(message.to_peer_id) != sender:
+        # An offer from another process: that process checks the offering peer is still on
+        # its socket. From here: it must still be on the socket the offer came from.
+        remote = type(sender) is RemoteConnection
+        if not remote and (sender is None or self._connections.owner(message.to_peer_id) != sender):
             raise LocalProtocolError("no pending offer", info_hash)
+        if self.crowd_shortfall(info_hash) is not None:
+            # The swarm fell below its threshold since the offer went out: off at once, the
+            # answer (the answerer's address in its SDP) goes nowhere. The offer is taken, so
+            # the answer cannot be sent again later; the offerer gives up on it by itself.
+            return []
+        relayed = RelayedAnswer(info_hash, message.peer_id, message.offer_id, message.answer)
+        if remote:
+            return [(sender, RemoteAnswer(message.to_peer_id, relayed))]
         # The answerer gets no reply on success, as with the reference tracker.
         return [(sender, relayed)]
 
-    def _announce_reply(self, info_hash: bytes) -> AnnounceReply:
+    def _announce_reply(self, info_hash: bytes, below: int | None = None) -> AnnounceReply:
         complete, incomplete, _ = self.store.counts(info_hash)
-        return AnnounceReply(info_hash, self.config.announce_interval, complete, incomplete)
+        warning = None if below is None else CROWD_WARNING.format(threshold=below)
+        return AnnounceReply(
+            info_hash, self.config.announce_interval, complete, incomplete, warning
+        )
 
     def _web_scrape(self, message: WebScrape) -> WebMessage:
         # A refused infohash is left out of the reply rather than failing the whole scrape
@@ -281,6 +327,9 @@ class Tracker:
             self._make_room(info_hash, source)
         peer = Peer(peer_id, None, ip, port, message.left, now, compact_peer(ip, port), source)
         self.store.put(info_hash, peer)
+        below = self.crowd_shortfall(info_hash)
+        if below is not None:
+            return self._http_reply(info_hash, [], message, below)
         wanted = self.config.max_peers_per_reply
         if message.numwant is not None:
             wanted = min(wanted, message.numwant)
@@ -299,7 +348,7 @@ class Tracker:
             self.store.remove(info_hash, peer.peer_id)
 
     def _http_reply(
-        self, info_hash: bytes, peers: list[Peer], message: HttpAnnounce
+        self, info_hash: bytes, peers: list[Peer], message: HttpAnnounce, below: int | None = None
     ) -> HttpAnnounceReply:
         complete, incomplete, _ = self.store.counts(info_hash)
         config = self.config
@@ -311,6 +360,7 @@ class Tracker:
             tuple(peers),
             message.compact,
             message.no_peer_id,
+            None if below is None else CROWD_WARNING.format(threshold=below),
         )
 
     def handle_http_scrape(self, message: HttpScrape) -> HttpMessage:

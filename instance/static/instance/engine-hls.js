@@ -34,7 +34,7 @@ export class HlsEngine {
   setP2P(on) {
     if (this.fellBack) return; // playing the MP4 after a fatal error: no P2P any more
     this.p2p = on;
-    if (on) this.onStatus("P2P on: this video comes from other viewers and the server.");
+    if (on) this.onStatus("P2P on: parts of this video may come from other viewers, the rest from the server.");
     if (!this.hls) {
       this.start(on);
       return;

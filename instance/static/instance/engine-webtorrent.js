@@ -72,7 +72,7 @@ export class WebTorrentEngine {
       if (this.stream !== current) return;
       if (current.canStream) {
         this.setSource(file.streamURL);
-        this.onStatus("P2P on: this video comes from other viewers and the server.");
+        this.onStatus("P2P on: parts of this video may come from other viewers, the rest from the server.");
       } else {
         this.setSource(this.config.fileUrl);
         this.onStatus("P2P shares the video, which plays from the server here.");
