@@ -16,9 +16,9 @@ import pytest
 
 from tests.browser import chromium, chromium_available, new_peer_context
 from tests.conftest import get_json
-from tests.live import LiveInstance
+from tests.live import LiveInstance, remove_hls
 from tests.test_watch_browser import SEED_TIMEOUT_MS, changed_in_database
-from tests.viewer import Viewer, remove_hls, watch_path
+from tests.viewer import Viewer, watch_path
 
 pytestmark = [
     pytest.mark.e2e,

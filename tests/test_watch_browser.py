@@ -18,12 +18,8 @@ import pytest
 from instance.demo_media import generate_demo_video
 from tests.browser import chromium_available
 from tests.conftest import get_json
-from tests.viewer import (  # noqa: F401 (browser: a fixture)
-    browser,
-    remove_hls,
-    viewer_factory,
-    watch_path,
-)
+from tests.live import remove_hls
+from tests.viewer import browser, viewer_factory, watch_path  # noqa: F401 (browser: a fixture)
 
 pytestmark = [
     pytest.mark.e2e,

@@ -132,15 +132,3 @@ def viewer_factory(browser, base_url: str) -> Iterator:
 
 def watch_path(video: dict, query: str = "") -> str:
     return f"/videos/watch/{video['uuid']}{query}"
-
-
-def remove_hls(instance, uuids: list[str]) -> None:
-    """Takes these videos' HLS away (folder and rows), which leaves each as a video imported
-    before the instance made HLS: its page then streams the MP4 over webtorrent."""
-    instance.manage(
-        "shell",
-        "-c",
-        "import shutil; from instance.models import StreamingPlaylist as P\n"
-        f"for p in P.objects.filter(video__uuid__in={uuids!r}):\n"
-        "    shutil.rmtree(p.folder); p.delete()",
-    )
