@@ -92,37 +92,33 @@ def overview(request):
     return render_overview(request)
 
 
-@staff_required
-@require_POST
-def instance_p2p(request):
-    form = InstanceP2PForm(request.POST, instance=InstanceSettings.load())
+def _save_instance_settings(request, form_class, form_name: str):
+    """One of the overview's forms on the settings row: saved (and audited), or shown again
+    with its errors (400) and nothing changed."""
+    form = form_class(request.POST, instance=InstanceSettings.load())
     if not form.is_valid():
-        return render_overview(request, p2p_form=form, status=400)
+        return render_overview(request, status=400, **{form_name: form})
     entries = update_instance_settings(form.cleaned_data, request.user.get_username())
     report_changes(request, entries)
     return redirect("adminpanel:overview")
+
+
+@staff_required
+@require_POST
+def instance_p2p(request):
+    return _save_instance_settings(request, InstanceP2PForm, "p2p_form")
 
 
 @staff_required
 @require_POST
 def tracker_limits(request):
-    form = TrackerLimitsForm(request.POST, instance=InstanceSettings.load())
-    if not form.is_valid():
-        return render_overview(request, limits_form=form, status=400)
-    entries = update_instance_settings(form.cleaned_data, request.user.get_username())
-    report_changes(request, entries)
-    return redirect("adminpanel:overview")
+    return _save_instance_settings(request, TrackerLimitsForm, "limits_form")
 
 
 @staff_required
 @require_POST
 def ice_servers(request):
-    form = IceServersForm(request.POST, instance=InstanceSettings.load())
-    if not form.is_valid():
-        return render_overview(request, ice_form=form, status=400)
-    entries = update_instance_settings(form.cleaned_data, request.user.get_username())
-    report_changes(request, entries)
-    return redirect("adminpanel:overview")
+    return _save_instance_settings(request, IceServersForm, "ice_form")
 
 
 @staff_required

@@ -131,3 +131,15 @@ class LiveInstance:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def remove_hls(instance: LiveInstance, uuids: list[str]) -> None:
+    """Takes the HLS of these videos away (files and rows), which leaves each as a video
+    imported before the instance made HLS: its page plays the MP4 over webtorrent."""
+    instance.manage(
+        "shell",
+        "-c",
+        "import shutil; from instance.models import StreamingPlaylist as P\n"
+        f"for p in P.objects.filter(video__uuid__in={list(uuids)!r}):\n"
+        "    shutil.rmtree(p.folder); p.delete()",
+    )

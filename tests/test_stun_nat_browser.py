@@ -7,8 +7,11 @@ no camera or microphone permission, so host candidates are hidden behind mDNS na
 other home cannot resolve, as on the internet. Only a server-reflexive candidate, learnt from
 STUN, lets them connect. With the instance's STUN server off, they never connect.
 
-The player path is a parameter: each path opens the watch page, accepts P2P and reports bytes
-from peers and from the server. Measurements are printed (run with -s).
+The player path is a parameter (tests/nat_players.py): webtorrent on a video without HLS, and
+hls.js with p2p-media-loader on a video with HLS. Each opens the real watch page, accepts P2P and
+reports bytes from peers and from the server. The first viewer holds the whole video before the
+second comes (it watched it, at a higher rate to save time, and keeps the page open), as the
+viewer a newcomer finds in a swarm usually does. Measurements are printed (run with -s).
 """
 
 import json
@@ -17,15 +20,21 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, sync_playwright
 
 from instance.demo_media import generate_demo_video
 from tests.browser import chromium_available, launch_chromium
 from tests.live import LiveInstance
+from tests.nat_players import (
+    CONNECTION_STATES,
+    PLAYER_PATHS,
+    SELECTED_PAIRS,
+    PlayerPath,
+    new_viewer_page,
+)
 from tests.netns import PUBLIC_SERVER, NatTopology, namespaces_available
 
 pytestmark = [
@@ -38,7 +47,6 @@ pytestmark = [
 
 WEB_PORT = 8000  # the namespace is the test's own: every port is free there
 STUN_PORT = 3478
-VIDEO_SECONDS = 16  # about 3.9 MB at the demo's bit rate
 # The instance's upstream, the bottleneck P2P is there to relieve. Unlimited, the webseed and
 # the peer raced and the peer's share of the second viewer's bytes varied from 59% to 78% over
 # four runs (the connection takes a second or two to set up, during which only the webseed
@@ -46,92 +54,9 @@ VIDEO_SECONDS = 16  # about 3.9 MB at the demo's bit rate
 SERVER_UPLINK = "4mbit"
 # Bounds of a failure only; the measured times are printed.
 SEED_TIMEOUT_MS = 60_000
-PLAY_TIMEOUT_MS = 30_000
 # With STUN off, how long the viewers are given to find a way to each other anyway: Chromium
 # gives up ICE checks that get no answer after about 10 s.
 CONTROL_WAIT_SECONDS = 15
-
-# Every RTCPeerConnection the page makes (webtorrent's and the HLS loader's), for getStats().
-TRACK_PEER_CONNECTIONS = """
-(() => {
-  const Native = window.RTCPeerConnection;
-  if (!Native) return;
-  window.__peerConnections = [];
-  class Tracked extends Native {
-    constructor(...args) { super(...args); window.__peerConnections.push(this); }
-  }
-  window.RTCPeerConnection = Tracked;
-})();
-"""
-
-# The candidate pair each connected peer connection selected, with both candidates' types.
-SELECTED_PAIRS = """
-async () => {
-  const pairs = [];
-  for (const pc of window.__peerConnections || []) {
-    if (pc.connectionState !== "connected") continue;
-    const report = await pc.getStats();
-    const byId = new Map(); report.forEach((s) => byId.set(s.id, s));
-    for (const s of byId.values()) {
-      if (s.type !== "transport" || !s.selectedCandidatePairId) continue;
-      const pair = byId.get(s.selectedCandidatePairId);
-      const local = byId.get(pair.localCandidateId), remote = byId.get(pair.remoteCandidateId);
-      pairs.push({local: local.candidateType, remote: remote.candidateType,
-                  localAddress: local.address, remoteAddress: remote.address,
-                  protocol: local.protocol, bytesReceived: pair.bytesReceived});
-    }
-  }
-  return pairs;
-}
-"""
-CONNECTION_STATES = "() => (window.__peerConnections || []).map((pc) => pc.connectionState)"
-
-
-@dataclass(frozen=True)
-class PlayerPath:
-    """How one player shows a video and counts where its bytes came from."""
-
-    name: str
-    stats_script: str  # returns {fromPeers, fromServer, complete} (bytes; complete: bool)
-
-    def open(self, page: Page, base_url: str, video_uuid: str) -> None:
-        page.goto(f"{base_url}/videos/watch/{video_uuid}")
-        page.click("#p2p-accept")
-
-    def stats(self, page: Page) -> dict:
-        return page.evaluate(self.stats_script)
-
-    def wait_for(self, page: Page, condition: str, timeout_ms: float) -> dict:
-        """Until `condition`, a JS expression over `s` (the stats), holds."""
-        try:
-            page.wait_for_function(
-                f"(s => {condition})(({self.stats_script})())", timeout=timeout_ms
-            )
-        except Exception as error:
-            raise AssertionError(f"{self.name}: never {condition}: {self.stats(page)}") from error
-        return self.stats(page)
-
-    def wait_until_playing(self, page: Page, seconds: float = 1.0) -> None:
-        """Until the picture decodes and the clock advanced `seconds`."""
-        page.wait_for_function(
-            """(seconds) => { const v = document.querySelector("video");
-                 return v && v.videoWidth > 0 && v.currentTime >= seconds; }""",
-            arg=seconds,
-            timeout=PLAY_TIMEOUT_MS,
-        )
-
-
-PLAYER_PATHS = {
-    # The watch page's player with webtorrent (instance/static/instance/player.js): its
-    # statistics line carries the raw byte counts in data-* attributes.
-    "webtorrent": PlayerPath(
-        "webtorrent",
-        """() => { const d = document.getElementById("p2p-stats").dataset;
-             return {fromPeers: Number(d.bytesP2p), fromServer: Number(d.bytesHttp),
-                     peers: Number(d.peers), mode: d.mode,
-                     complete: d.mode === "p2p" && Number(d.progress) === 1}; }""",
-    ),
-}
 
 
 @contextmanager
@@ -157,29 +82,32 @@ def viewer_browsers(net: NatTopology, folder: Path, origin: str) -> Iterator[lis
                 browser.close()
 
 
-def new_page(browser: Browser) -> Page:
-    context = browser.new_context()  # no permissions: Chromium's defaults for ICE
-    context.add_init_script(TRACK_PEER_CONNECTIONS)
-    return context.new_page()
-
-
-def run_two_viewers(path: PlayerPath, browsers: list[Browser], live: LiveInstance, uuid: str):
-    """The first viewer loads the whole video, then the second plays it. Returns both pages and
-    the times taken."""
-    first, second = new_page(browsers[0]), new_page(browsers[1])
+def run_two_viewers(
+    path: PlayerPath,
+    browsers: list[Browser],
+    live: LiveInstance,
+    uuid: str,
+    size: int,
+    second_rate: float = 1,
+):
+    """The first viewer comes to hold the whole video, then the second plays it until it has
+    received all of it. Returns both pages, the times taken and when the second opened."""
+    first, second = new_viewer_page(browsers[0]), new_viewer_page(browsers[1])
     started = time.monotonic()
-    path.open(first, live.url, uuid)
-    path.wait_for(first, "s.complete", SEED_TIMEOUT_MS)
-    path.wait_until_playing(first)
+    path.open(first, live.url, uuid, path.first_rate)
+    first.wait_for(path.holds_everything(), SEED_TIMEOUT_MS)
+    first.wait_until_playing()
     seeded = time.monotonic()
-    path.open(second, live.url, uuid)
-    path.wait_until_playing(second)
+    path.open(second, live.url, uuid, second_rate)
+    second.wait_until_playing()
     playing = time.monotonic()
-    path.wait_for(second, "s.complete", SEED_TIMEOUT_MS)
+    # Bounds a failure only: time to play it all from the server, and a margin.
+    second.wait_for(path.received_everything(size), (path.seconds + 60) * 1000)
     done = time.monotonic()
-    times = {"first seeding": seeded - started, "second playing": playing - seeded,
-             "second complete": done - seeded}  # fmt: skip
-    return first, second, times
+    times = {"first holds all": round(seeded - started, 1),
+             "second playing": round(playing - seeded, 1),
+             "second received all": round(done - seeded, 1)}  # fmt: skip
+    return first, second, times, seeded
 
 
 def files_containing(folder: Path, needles: list[bytes]) -> dict[str, list[str]]:
@@ -200,8 +128,7 @@ def test_viewers_behind_two_nats_share_the_video_through_the_instances_stun_only
     if reason := namespaces_available():
         pytest.skip(f"cannot build network namespaces here: {reason}")
     path = PLAYER_PATHS[path_name]
-    clip = generate_demo_video(tmp_path / "clip.mp4", seconds=VIDEO_SECONDS, seed=16)
-    size = clip.stat().st_size
+    clip = generate_demo_video(tmp_path / "clip.mp4", seconds=path.seconds, seed=16, **path.clip)
     test_started = time.monotonic()
     with ExitStack() as stack:
         net = stack.enter_context(NatTopology(homes_count=2, server_uplink=SERVER_UPLINK))
@@ -216,6 +143,9 @@ def test_viewers_behind_two_nats_share_the_video_through_the_instances_stun_only
         live.manage("migrate", "--noinput")
         out = live.manage("import_video", str(clip), "--name", "Across two NATs")
         uuid = re.search(r"[0-9a-f]{8}-[0-9a-f-]{27}", out)[0]
+        path.prepare(live, uuid)
+        parts = path.video_parts(live, uuid, clip)
+        size = sum(parts.values())
         stack.callback(live.stop)
         live.start("--no-worker")
         browsers = stack.enter_context(viewer_browsers(net, tmp_path, live.url))
@@ -223,16 +153,31 @@ def test_viewers_behind_two_nats_share_the_video_through_the_instances_stun_only
         # With the instance's STUN server.
         config = live_player_config(live, uuid)
         assert config["iceServers"] == [{"urls": f"stun:{PUBLIC_SERVER}:{STUN_PORT}"}]
-        first, second, times = run_two_viewers(path, browsers, live, uuid)
-        got = path.stats(second)
-        pairs = second.evaluate(SELECTED_PAIRS)
-        first_pairs = first.evaluate(SELECTED_PAIRS)
+        assert bool(config["hls"]) == (path.name == "hls")
+        first, second, times, _ = run_two_viewers(path, browsers, live, uuid, size)
+        got = second.stats()
+        pairs = second.page.evaluate(SELECTED_PAIRS)
+        first_pairs = first.page.evaluate(SELECTED_PAIRS)
+        over_http = path.segments_over_http(second)
+        first_over_http = path.segments_over_http(first)
         for page in (first, second):
-            page.context.close()
+            page.page.context.close()
+        over_webrtc = sum(pair["bytesReceived"] for pair in pairs)
         print(f"\n{path.name}, video {size} B: second viewer {got}; times {times}")
         print(f"selected pairs, second viewer: {json.dumps(pairs)}")
         print(f"selected pairs, first viewer: {json.dumps(first_pairs)}")
+        print(f"second viewer: {got['fromPeers'] / size:.0%} of the video from the peer (page), "
+              f"{over_webrtc} B received over WebRTC (transport)")  # fmt: skip
         assert got["fromPeers"] >= size / 2, got
+        assert over_webrtc >= size / 2, pairs
+        if over_http is not None:
+            # Counted outside the page: what the second fetched from the server, by segment.
+            print(f"second viewer: {sum(over_http.values())} B of segments over HTTP "
+                  f"({len(over_http)} segments), {1 - sum(over_http.values()) / size:.0%} of the "
+                  f"video from elsewhere")  # fmt: skip
+            assert sum(over_http.values()) <= size / 2, over_http
+            # Both played the rendition `size` counts, never another.
+            assert set(over_http) | set(first_over_http) <= set(parts)
         assert pairs and first_pairs
         for pair in pairs + first_pairs:
             assert pair["local"] in ("srflx", "prflx") and pair["remote"] in ("srflx", "prflx")
@@ -240,7 +185,8 @@ def test_viewers_behind_two_nats_share_the_video_through_the_instances_stun_only
         homes = {home.nat_address for home in net.homes}
         assert {pair["remoteAddress"] for pair in pairs + first_pairs} <= homes
 
-        # The control: the same two viewers with the instance's STUN server switched off.
+        # The control: the same two viewers with the instance's STUN server switched off. The
+        # second plays at the first's rate: it receives the whole video from the server alone.
         live.stop()
         stun_log = live.log()
         control = LiveInstance(
@@ -254,14 +200,18 @@ def test_viewers_behind_two_nats_share_the_video_through_the_instances_stun_only
         control.start("--no-worker")
         assert live_player_config(control, uuid)["iceServers"] == []
         control_started = time.monotonic()
-        first, second, control_times = run_two_viewers(path, browsers, control, uuid)
-        time.sleep(CONTROL_WAIT_SECONDS)  # room for a late connection, which must not come
-        control_got = path.stats(second)
-        states = second.evaluate(CONNECTION_STATES) + first.evaluate(CONNECTION_STATES)
+        first, second, control_times, second_opened = run_two_viewers(
+            path, browsers, control, uuid, size, second_rate=path.first_rate
+        )
+        # Room for a late connection, which must not come.
+        time.sleep(max(0.0, second_opened + CONTROL_WAIT_SECONDS - time.monotonic()))
+        control_got = second.stats()
+        states = second.page.evaluate(CONNECTION_STATES) + first.page.evaluate(CONNECTION_STATES)
         print(f"control (STUN off): second viewer {control_got}; times {control_times}; "
               f"peer connection states {states}")  # fmt: skip
-        assert control_got["fromPeers"] == 0 and path.stats(first)["fromPeers"] == 0
+        assert control_got["fromPeers"] == 0 and first.stats()["fromPeers"] == 0
         assert control_got["fromServer"] >= size  # it played from the server
+        assert not control_got["error"]
         # The tracker did pair them (their browsers made peer connections for each other's
         # offers), but without STUN no connection ever came up.
         assert states and "connected" not in states

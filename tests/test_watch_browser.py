@@ -18,6 +18,7 @@ import pytest
 from instance.demo_media import generate_demo_video
 from tests.browser import chromium_available
 from tests.conftest import get_json
+from tests.live import remove_hls
 from tests.viewer import browser, viewer_factory, watch_path  # noqa: F401 (browser: a fixture)
 
 pytestmark = [
@@ -43,13 +44,7 @@ def videos(import_instance) -> list[dict]:
             )
             out = import_instance.manage("import_video", str(path), "--name", f"Web video {seed}")
             uuids.append(out.split()[0])
-    import_instance.manage(
-        "shell",
-        "-c",
-        "import shutil; from instance.models import StreamingPlaylist as P\n"
-        f"for p in P.objects.filter(video__uuid__in={uuids!r}):\n"
-        "    shutil.rmtree(p.folder); p.delete()",
-    )
+    remove_hls(import_instance, uuids)
     return [get_json(f"{import_instance.url}/api/v1/videos/{uuid}") for uuid in uuids]
 
 

@@ -30,7 +30,10 @@ export class WebTorrentEngine {
     const absolute = new URL(url, location.href).href;
     if (video.currentSrc === absolute || video.src === absolute) return;
     const resumeAt = video.currentTime;
-    const wasPlaying = !video.paused && !video.ended;
+    // A page whose autoplay has not started yet (nothing played so far) plays on too: else a
+    // viewer who accepts P2P before the server's first bytes arrive gets a paused video.
+    const autoplayPending = video.autoplay && video.played.length === 0;
+    const wasPlaying = (!video.paused && !video.ended) || autoplayPending;
     const first = !video.src;
     video.src = url;
     if (!first) {
