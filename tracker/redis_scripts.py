@@ -125,6 +125,9 @@ redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', forget)
 for i = 4, #ARGV do redis.call('ZADD', KEYS[2], now, ARGV[i]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', forget)
+-- An instance whose processes all stopped leaves nothing behind.
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return {
   redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2])),
   redis.call('ZRANGE', KEYS[2], 0, -1),
