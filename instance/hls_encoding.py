@@ -22,6 +22,8 @@ from pathlib import Path
 
 import av
 
+from .hls_names import MASTER_NAME, SEGMENTS_SHA256_NAME, init_name, playlist_name, segment_pattern
+
 SEGMENT_SECONDS = 2
 # Heights of PeerTube's transcoding ladder; a video gets its own height and the next one below.
 LADDER_HEIGHTS = (2160, 1440, 1080, 720, 480, 360, 240, 144)
@@ -32,8 +34,6 @@ AUDIO_BIT_RATE = 64_000
 AUDIO_RATE = 48_000
 AUDIO_CODEC = "mp4a.40.2"  # AAC-LC, what FFmpeg's aac encoder writes (RFC 6381)
 DEFAULT_FRAME_RATE = Fraction(25)
-MASTER_NAME = "master.m3u8"
-SEGMENTS_SHA256_NAME = "segments-sha256.json"
 
 
 class EncodingFailed(Exception):
@@ -54,11 +54,11 @@ class RenditionFacts:
 
     @property
     def playlist_name(self) -> str:
-        return f"{self.height}.m3u8"
+        return playlist_name(self.height)
 
     @property
     def init_name(self) -> str:
-        return f"{self.height}-init.mp4"
+        return init_name(self.height)
 
 
 def ladder(height: int) -> list[int]:
@@ -201,7 +201,7 @@ def _open_output(
 ) -> _Output:
     gop = max(1, round(rate * SEGMENT_SECONDS))
     container = av.open(
-        str(folder / f"{height}.m3u8"),
+        str(folder / playlist_name(height)),
         mode="w",
         format="hls",
         options={
@@ -209,8 +209,8 @@ def _open_output(
             "hls_playlist_type": "vod",
             "hls_segment_type": "fmp4",
             "hls_flags": "independent_segments",
-            "hls_segment_filename": str(folder / f"{height}-%03d.m4s"),
-            "hls_fmp4_init_filename": f"{height}-init.mp4",
+            "hls_segment_filename": str(folder / segment_pattern(height)),
+            "hls_fmp4_init_filename": init_name(height),
         },
     )
     bit_rate = int(width * height * float(rate) * VIDEO_BITS_PER_PIXEL)
@@ -261,7 +261,7 @@ def _mux_audio(output: _Output, frame: av.AudioFrame) -> None:
 
 
 def _facts(folder: Path, output: _Output, frame_rate: str) -> RenditionFacts:
-    init = folder / f"{output.height}-init.mp4"
+    init = folder / init_name(output.height)
     partial = RenditionFacts(output.height, output.width, frame_rate, 0, "", 0, 0)
     segments = media_segments(folder, partial)
     if not segments:

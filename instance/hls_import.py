@@ -63,6 +63,6 @@ def videos_without_hls():
 
 
 def source_file(video: Video) -> Path | None:
-    """The file to encode from: the video's highest resolution web video."""
-    video_file = next(iter(video.files.all()), None)
+    """The file to encode from: the video's highest-resolution web video."""
+    video_file = video.top_file
     return Path(video_file.file.path) if video_file else None

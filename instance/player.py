@@ -22,11 +22,6 @@ P2P_OFF_VALUES = {"0", "false"}
 PRIVACY_FAQ_PATH = "/about/privacy"
 
 
-def playback_file(video: Video) -> VideoFile | None:
-    """The file the player streams: the highest resolution (files are ordered that way)."""
-    return next(iter(video.files.all()), None)
-
-
 def hls_config(video: Video) -> dict | None:
     """The HLS part of the player's config, or None for a video without a streaming playlist."""
     playlist = video.streaming_playlist
@@ -73,7 +68,7 @@ def player_config(video: Video, video_file: VideoFile, *, p2p_param: str | None)
 
 def player_context(video: Video, request, *, embedded: bool) -> dict:
     """Template context of a page with the player (watch or embed)."""
-    video_file = playback_file(video)
+    video_file = video.top_file
     instance = InstanceSettings.load()
     config = (
         player_config(video, video_file, p2p_param=request.GET.get("p2p")) if video_file else None

@@ -100,6 +100,12 @@ class Video(models.Model):
         except StreamingPlaylist.DoesNotExist:
             return None
 
+    @property
+    def top_file(self) -> "VideoFile | None":
+        """Its highest-resolution file (files are ordered that way): what the webtorrent player
+        streams and what HLS is encoded from."""
+        return next(iter(self.files.all()), None)
+
     def swarm_info_hashes(self) -> list[bytes]:
         """The infohash of every swarm of this video, as the tracker keys them: its torrents'
         and its HLS renditions'."""

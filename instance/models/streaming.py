@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import models
 
-from .. import hls_swarms
+from .. import hls_names, hls_swarms
 
 
 class StreamingPlaylist(models.Model):
@@ -16,8 +16,8 @@ class StreamingPlaylist(models.Model):
     Players share its segments over P2P with p2p-media-loader, one swarm per rendition."""
 
     HLS = 1  # PeerTube's VideoStreamingPlaylistType.HLS
-    MASTER_NAME = "master.m3u8"
-    SEGMENTS_SHA256_NAME = "segments-sha256.json"
+    MASTER_NAME = hls_names.MASTER_NAME
+    SEGMENTS_SHA256_NAME = hls_names.SEGMENTS_SHA256_NAME
 
     video = models.OneToOneField(
         "instance.Video", on_delete=models.CASCADE, related_name="hls_playlist"
@@ -83,7 +83,7 @@ class HLSRendition(models.Model):
 
     @property
     def playlist_name(self) -> str:
-        return f"{self.resolution}.m3u8"
+        return hls_names.playlist_name(self.resolution)
 
     @property
     def playlist_url(self) -> str:
