@@ -164,6 +164,9 @@ def test_p2p_0_view_plays_over_http_with_no_tracker_socket(new_viewer, videos, p
     accepted.page.close()
 
     page = viewer.open(f"{page_path}{videos[1]['uuid']}?p2p=0")
+    # The player's modules load after the page; a play() before they set the source is aborted
+    # by that load ("interrupted by a new load request").
+    page.page.wait_for_function("() => document.getElementById('player').currentSrc !== ''")
     page.page.evaluate("document.getElementById('player').play()")
     page.wait_until_playing()
     assert page.stats()["mode"] == "http"
