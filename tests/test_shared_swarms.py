@@ -265,3 +265,31 @@ def test_the_crowd_threshold_counts_the_viewers_of_every_process_and_an_address_
     assert offers_relayed("10.0.0.3") == 2
     # The third is the first one's address again: two viewers, below the threshold.
     assert offers_relayed("10.0.0.1") == 0
+
+
+def test_a_peer_announcing_again_unchanged_is_written_again_only_half_way_to_its_expiry():
+    a, _ = two_processes()
+    a.store.rewrite_after = 120.0
+    socket = Socket(1)
+    a.announce(socket, pid(1), now=0.0)
+    assert list(a.store.take_journal()[0]) == [(VIDEO, pid(1))]
+    a.announce(socket, pid(1), now=60.0)
+    assert a.store.take_journal()[0] == {}  # nothing new for Redis
+    a.announce(socket, pid(1), now=61.0, left=0)  # now a seeder: written at once
+    assert a.store.take_journal()[0][(VIDEO, pid(1))].seeder
+    a.announce(socket, pid(1), now=150.0, left=0)
+    assert a.store.take_journal()[0] == {}
+    a.announce(socket, pid(1), now=182.0, left=0)  # 121 s after the last write
+    assert list(a.store.take_journal()[0]) == [(VIDEO, pid(1))]
+
+
+def test_a_peer_that_left_and_returns_is_written_again():
+    a, _ = two_processes()
+    a.store.rewrite_after = 120.0
+    socket = Socket(1)
+    a.announce(socket, pid(1), now=0.0)
+    a.store.take_journal()
+    a.announce(socket, pid(1), now=1.0, event="stopped")
+    assert a.store.take_journal()[0] == {(VIDEO, pid(1)): REMOVE_OWN}
+    a.announce(socket, pid(1), now=2.0)
+    assert list(a.store.take_journal()[0]) == [(VIDEO, pid(1))]

@@ -1,12 +1,15 @@
 """A tracker process's link to the Redis its sibling processes share: all the I/O of sharing.
 
-Three tasks, none on the message path (the core answers from memory, tracker/redis_store.py):
-  writer    every FLUSH_SECONDS, or at once when a relayed message waits: the store's journal
-            (one script call per swarm) and the messages for other processes, in one pipeline;
+Tasks, none on the message path (the core answers from memory, tracker/redis_store.py):
+  sender    at the end of each loop turn that relayed something: the messages for other
+            processes, one PUBLISH per process, on a connection that never waits for replies
+            (tracker/redis_wire.py), with the requests this process's guard counted;
+  writer    every FLUSH_SECONDS: the store's journal (one script call per swarm), in one
+            pipeline, and the guard's requests not sent yet;
   refresher every REFRESH_SECONDS: this process's heartbeat, then the replica of the swarms in
             use here (expired peers and dead processes' peers removed on the way);
   listener  pub/sub: offers and answers for this process's sockets, and P2P switches and policy
-            changes made anywhere.
+            changes made anywhere, delivered by a task of their own.
 Offers and answers go over raw pub/sub, a channel per process (bench/relay_bench.py measured
 Channels' RedisPubSubChannelLayer against it). A target in this process never comes here.
 
@@ -31,6 +34,7 @@ from tracker import redis_scripts
 from tracker.core import RemoteAnswer, RemoteConnection, RemoteOffer
 from tracker.core.addresses import HASH_HEX_DIGITS
 from tracker.redis_store import REMOVE_ANY, REMOVE_OWN, SharedSwarmStore
+from tracker.redis_wire import Publisher, Subscription, connect
 
 log = logging.getLogger(__name__)
 
@@ -114,18 +118,26 @@ class RedisLink:
         self.store = store
         self.process = store.process
         self.broadcast = f"{prefix}:all"
-        # Messages for other processes, by channel: one PUBLISH per channel and flush.
+        # Messages for other processes, by channel: one PUBLISH per channel and loop turn.
         self.outbox: dict[str, list[dict]] = {}
-        self.wake = asyncio.Event()
+        self.sending = False  # a send is scheduled for the end of this loop turn
         self.client = None
-        self.listening = None
         self.shas_loaded_once = False
         self.shas: dict[str, str] = {}
         self.up = False
         self.dead: list[str] = []
+        # The live processes' channels but this one's: where the guard's requests go (a
+        # process started since the last refresh gets them from the next one on).
+        self.others: list[str] = []
         self.written: set[bytes] = set()  # swarms written since the last heartbeat
         self.last_heartbeat = 0.0
         self.tasks: list[asyncio.Task] = []
+        self.subscription: Subscription | None = None
+        self.publisher: Publisher | None = None
+        # Payloads the subscription received, for the delivering task (a protocol callback
+        # cannot await the sends).
+        self.inbox: list[bytes] = []
+        self.inbox_filled = asyncio.Event()
 
     def channel(self, process: str) -> str:
         return f"{self.prefix}:p:{process}"
@@ -138,16 +150,13 @@ class RedisLink:
             socket_timeout=REDIS_TIMEOUT_SECONDS,
             socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
-        # Pub/sub waits for messages as long as there are none: no read timeout there, and a
-        # ping every second finds a dead connection.
-        self.listening = aioredis.Redis.from_url(
-            self.url, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, health_check_interval=1
-        )
         loop = asyncio.get_running_loop()
         self.tasks = [
-            loop.create_task(self._forever(self.flush, FLUSH_SECONDS, wakeable=True)),
+            loop.create_task(self._forever(self.flush, FLUSH_SECONDS)),
             loop.create_task(self._forever(self.refresh, REFRESH_SECONDS)),
             loop.create_task(self._listen_forever()),
+            loop.create_task(self._publisher_forever()),
+            loop.create_task(self._deliver_forever()),
         ]
 
     async def stop(self) -> None:
@@ -157,16 +166,13 @@ class RedisLink:
             with contextlib.suppress(*_FAILURES):
                 await self.client.zrem(processes_key(self.prefix), self.process)
             await self.client.aclose()
-            await self.listening.aclose()
+        for connection in (self.subscription, self.publisher):
+            if connection is not None:
+                connection.transport.abort()
 
-    async def _forever(self, step, period: float, wakeable: bool = False) -> None:
+    async def _forever(self, step, period: float) -> None:
         while True:
-            if wakeable:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), period)
-                self.wake.clear()
-            else:
-                await asyncio.sleep(period)
+            await asyncio.sleep(period)
             try:
                 await step()
             except _FAILURES as error:
@@ -247,23 +253,35 @@ class RedisLink:
         else:
             return
         self.outbox.setdefault(self.channel(recipient.process), []).append(payload)
-        self.wake.set()
+        if not self.sending:
+            self.sending = True
+            asyncio.get_running_loop().call_soon(self.send)
 
-    def publish(self, message: dict) -> None:
-        """To every process, this one included (the writer sends it)."""
-        self.outbox.setdefault(self.broadcast, []).append(message)
-        self.wake.set()
+    def send(self) -> None:
+        """The messages for other processes, and to each the requests this process's guard
+        counted: one PUBLISH per process, written without waiting. Dropped if Redis is
+        unreachable: the senders offer again at their next announce."""
+        self.sending = False
+        events = self.service.guard_events(wanted=bool(self.others))
+        outbox, self.outbox = self.outbox, {}
+        if not self.up or self.publisher is None:
+            return
+        if events:
+            counted = {"k": "g", "e": events}
+            for channel in self.others:
+                outbox.setdefault(channel, []).append(counted)
+        if outbox:
+            self.publisher.publish([(ch, orjson.dumps(msgs)) for ch, msgs in outbox.items()])
 
     async def flush(self) -> None:
         await self._connected()
+        self.send()
         store = self.store
-        events = self.service.guard_events()
-        if events:
-            self.publish({"k": "g", "f": self.process, "e": events})
-        outbox, self.outbox = self.outbox, {}
+        web_ttl, http_ttl = self._ttls()
         with self.service.lock:  # a switch empties swarms from a thread
+            store.rewrite_after = min(web_ttl, http_ttl) / 2000
             journal, dropped, completed = store.take_journal()
-        if not (outbox or journal or dropped or completed):
+        if not (journal or dropped or completed):
             return
         ops: dict[bytes, list] = {}
         for (info_hash, peer_id), change in journal.items():
@@ -272,24 +290,20 @@ class RedisLink:
             ops.setdefault(info_hash, []).extend(("dn", b"", count))
         for info_hash in dropped:
             ops.setdefault(info_hash, []).extend(("dr", b"", b""))
-        web_ttl, http_ttl = self._ttls()
         swarms = list(ops)
         self.written.update(swarms)
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                for channel, messages in outbox.items():
-                    pipe.publish(channel, orjson.dumps(messages))
                 for info_hash in swarms:
                     args = [self.process, web_ttl, http_ttl, *ops[info_hash]]
                     self._evalsha(pipe, "WRITE", swarm_keys(self.prefix, info_hash), args)
                 results = await self._execute(pipe)
         except _FAILURES:
-            # Kept for the next attempt (removals included); messages for other processes
-            # are dropped, their senders offer again at their next announce.
+            # Kept for the next attempt (removals included).
             with self.service.lock:
                 store.restore_journal(journal, dropped, completed)
             raise
-        for info_hash, taken in zip(swarms, results[len(outbox) :], strict=True):
+        for info_hash, taken in zip(swarms, results, strict=True):
             for peer_id in taken:
                 await self.service.taken_elsewhere(info_hash, peer_id)
 
@@ -325,7 +339,7 @@ class RedisLink:
             self.store.resync()
         written, self.written = self.written, set()
         try:
-            dead, listed = await self.client.evalsha(
+            dead, listed, live = await self.client.evalsha(
                 self.shas["HEARTBEAT"], 2, procs, swarms_key(self.prefix), self.process,
                 dead_after, max(web_ttl, dead_after), *(h.hex() for h in written),
             )  # fmt: skip
@@ -333,6 +347,7 @@ class RedisLink:
             self.written |= written
             raise
         self.dead = [process.decode() for process in dead]
+        self.others = [self.channel(p.decode()) for p in live if p.decode() != self.process]
         self.last_heartbeat = now
         swarms = set(
             self.store.swarms_in_use(now, now - self.service.core.config.announce_interval)
@@ -355,21 +370,44 @@ class RedisLink:
     # Listener
 
     async def _listen_forever(self) -> None:
+        channels = [self.channel(self.process), self.broadcast]
+        await self._connect_forever(
+            "subscription", lambda login: Subscription(login, channels, self._received)
+        )
+
+    async def _publisher_forever(self) -> None:
+        await self._connect_forever("publisher", Publisher)
+
+    async def _connect_forever(self, name: str, protocol) -> None:
         while True:
             try:
-                pubsub = self.listening.pubsub()
-                await pubsub.subscribe(self.channel(self.process), self.broadcast)
-                async for message in pubsub.listen():
-                    if message["type"] == "message":
-                        for one in orjson.loads(message["data"]):
-                            await self.service.from_elsewhere(one)
+                connection = await connect(self.url, protocol, REDIS_TIMEOUT_SECONDS)
+                setattr(self, name, connection)
+                await connection.keep_alive()
             except _FAILURES:
                 pass  # the writer and the refresher see an outage too, and say so
-            except Exception as error:  # noqa: BLE001 - the listener must go on
-                log.error("the tracker's Redis listener failed: %s", type(error).__name__)
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
+            except Exception as error:  # noqa: BLE001 - the connection must come back
+                log.error("the tracker's Redis %s failed: %s", name, type(error).__name__)
+            setattr(self, name, None)
             await asyncio.sleep(RETRY_SECONDS)
+
+    def _received(self, payloads: list[bytes]) -> None:
+        self.inbox.extend(payloads)
+        self.inbox_filled.set()
+
+    async def _deliver_forever(self) -> None:
+        """Everything received since the last turn, at once: the sends never wait
+        (instance/ws_protocol.py), so a backlog is cleared in one turn of the loop."""
+        while True:
+            await self.inbox_filled.wait()
+            self.inbox_filled.clear()
+            payloads, self.inbox = self.inbox, []
+            for payload in payloads:
+                for message in orjson.loads(payload):
+                    try:
+                        await self.service.from_elsewhere(message)
+                    except Exception as error:  # noqa: BLE001 - one bad message, not the rest
+                        log.error("a message from another process failed: %s", type(error).__name__)
 
 
 def _pairs(flat: list) -> list[tuple[bytes, bytes]]:

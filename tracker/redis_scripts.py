@@ -131,6 +131,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return {
   redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2])),
   redis.call('ZRANGE', KEYS[2], 0, -1),
+  redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - tonumber(ARGV[2])), '+inf'),
 }
 """
 )

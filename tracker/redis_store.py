@@ -48,6 +48,11 @@ class SharedSwarmStore:
         self.completed: dict[bytes, int] = {}  # downloads not written yet
         self.downloaded: dict[bytes, int] = {}  # downloads as Redis counted them
         self.used: dict[bytes, float] = {}  # swarm -> last time this process used it
+        # Own peers: when each was last journaled, and what Redis then got. A peer announcing
+        # again unchanged is journaled again only once its entry in Redis is half-way to its
+        # expiry (`rewrite_after`), not at every announce.
+        self.journaled: dict[PeerKey, tuple[float, tuple]] = {}
+        self.rewrite_after = 0.0  # set by the link: half the peers' time to live in Redis
         self.clock = 0.0  # the time of the link's last refresh, for swarms only scraped
 
     def connection_number(self, peer: Peer) -> int:
@@ -67,12 +72,17 @@ class SharedSwarmStore:
         self.view.put(info_hash, peer)
         self.used[info_hash] = peer.last_seen
         if peer.is_web or self.share_http:
-            self.journal[key] = peer
+            stored = (peer.connection, peer.seeder, peer.source, peer.compact)
+            last = self.journaled.get(key)
+            if last is None or last[1] != stored or peer.last_seen - last[0] > self.rewrite_after:
+                self.journaled[key] = (peer.last_seen, stored)
+                self.journal[key] = peer
 
     def remove(self, info_hash: bytes, peer_id: bytes) -> Peer | None:
         peer = self.view.remove(info_hash, peer_id)
         if peer is not None:
             key = (info_hash, peer_id)
+            self.journaled.pop(key, None)
             if self._unmark(info_hash, peer_id):
                 self.journal[key] = REMOVE_ANY
             elif peer.is_web or self.share_http:
@@ -111,6 +121,7 @@ class SharedSwarmStore:
         expired = self.view.expire(now, ttl)
         for info_hash, peer in expired:
             key = (info_hash, peer.peer_id)
+            self.journaled.pop(key, None)
             if self._unmark(info_hash, peer.peer_id):
                 pass  # the replica of a swarm no longer refreshed: its owner keeps it in Redis
             elif peer.is_web or self.share_http:
@@ -122,6 +133,8 @@ class SharedSwarmStore:
         self.remote.pop(info_hash, None)
         for key in [key for key in self.journal if key[0] == info_hash]:
             del self.journal[key]
+        for key in [key for key in self.journaled if key[0] == info_hash]:
+            del self.journaled[key]
         self.dropped.add(info_hash)
         return dropped
 

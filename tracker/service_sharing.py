@@ -82,8 +82,7 @@ class SharedTracker:
             changed = [bytes.fromhex(info_hash) for info_hash in message["h"]]
             await sync_to_async(self._switched_elsewhere)(changed)
         elif kind == "g":
-            if message["f"] != self.link.process:
-                self._replay_guard(message["e"])
+            self._replay_guard(message["e"])
         elif kind == "reload":
             self.policy.mark_stale()
             await self._reload_in_thread()
@@ -116,10 +115,13 @@ class SharedTracker:
         with self.lock:
             self.core.adopt_source(stand_in, key)
 
-    def guard_events(self) -> list[list]:
-        """The requests this process's guard counted, named by hash, for the others."""
+    def guard_events(self, wanted: bool = True) -> list[list]:
+        """The requests this process's guard counted, named by hash, for the others (taken
+        and dropped when there is no other process to tell: not `wanted`)."""
         with self.lock:
             events = self.core.guard_events()
+        if not wanted:
+            return []
         hash_of = self.hash_of
         return [
             [hash_of.get(key, key), kind, [arg.decode("latin-1") for arg in args]]
@@ -129,7 +131,7 @@ class SharedTracker:
     def _replay_guard(self, events: list) -> None:
         key_of = self.key_of
         replayed = [
-            (key_of.get(name, name), kind, tuple(arg.encode("latin-1") for arg in args))
+            (key_of.get(name, name), kind, tuple(a.encode("latin-1") for a in args) if args else ())
             for name, kind, args in events
         ]
         with self.lock:
