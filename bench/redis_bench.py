@@ -42,7 +42,7 @@ from bench.tracker_bench import (  # noqa: E402
     raise_open_files_limit,
     run_one,
 )
-from tracker.redis_link import namespace, processes_key  # noqa: E402
+from tracker.redis_layout import namespace, processes_key  # noqa: E402
 
 
 class OwnRedis:

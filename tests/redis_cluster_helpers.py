@@ -13,7 +13,7 @@ import redis
 from websockets.asyncio.client import connect
 
 from tests.live import LiveInstance, free_port
-from tracker.redis_link import namespace, processes_key, swarm_keys
+from tracker.redis_layout import namespace, processes_key, swarm_keys
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 

@@ -24,7 +24,7 @@ from tests.redis_cluster_helpers import (
 )
 from tests.tracker_helpers import make_info_hash
 from tracker.core import bdecode
-from tracker.redis_link import swarm_keys
+from tracker.redis_layout import swarm_keys
 
 pytestmark = pytest.mark.e2e
 

@@ -38,7 +38,7 @@ from tracker.core import (
     bdecode,
     encode_http,
 )
-from tracker.redis_link import swarm_keys
+from tracker.redis_layout import swarm_keys
 from tracker.service import SWEEP_SECONDS
 
 pytestmark = pytest.mark.e2e

@@ -21,19 +21,26 @@ when Redis answers (a restarted Redis is refilled at once, not only by the next 
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
-import os
 
 import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
 from tracker import redis_scripts
-from tracker.core import RemoteAnswer, RemoteConnection, RemoteOffer
-from tracker.core.addresses import HASH_HEX_DIGITS
-from tracker.redis_store import REMOVE_ANY, REMOVE_OWN, SharedSwarmStore
+from tracker.core import RemoteConnection
+from tracker.redis_layout import (
+    http_peers,
+    namespace,
+    peer_op,
+    processes_key,
+    redis_persists,
+    relayed,
+    swarm_keys,
+    swarms_key,
+    web_peers,
+)
+from tracker.redis_store import SharedSwarmStore
 from tracker.redis_wire import Publisher, Subscription, connect
 
 log = logging.getLogger(__name__)
@@ -48,53 +55,6 @@ DEAD_AFTER_SECONDS = 5.0
 REDIS_TIMEOUT_SECONDS = 2.0
 RETRY_SECONDS = 0.5
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
-# A stored peer: process, seeder flag, its source's name (the keyed hash of its address, or
-# dashes for an exempt source), then the socket number (web) or compact address (HTTP).
-_SOURCE_AT = redis_scripts.PROCESS_CHARS + 1
-_REST_AT = _SOURCE_AT + HASH_HEX_DIGITS
-_NO_SOURCE = "-" * HASH_HEX_DIGITS
-
-
-def namespace(secret_key: str) -> str:
-    """The key prefix of one instance: its processes share a secret key, and two instances on
-    one Redis (tests, staging) never see each other's swarms."""
-    digest = hmac.new(secret_key.encode(), b"peerveil tracker redis", hashlib.sha256)
-    return f"pv:{digest.hexdigest()[:10]}"
-
-
-def new_process_id() -> str:
-    return os.urandom(redis_scripts.PROCESS_CHARS // 2).hex()
-
-
-def processes_key(prefix: str) -> str:
-    """The heartbeat set; it and the list of swarms share the hash tag {index}, so that the one
-    script touching both runs on one node of a Redis Cluster."""
-    return f"{prefix}:{{index}}:procs"
-
-
-def swarms_key(prefix: str) -> str:
-    return f"{prefix}:{{index}}:swarms"
-
-
-def swarm_keys(prefix: str, info_hash: bytes) -> list[str]:
-    tag = f"{prefix}:{{{info_hash.hex()}}}"
-    return [f"{tag}:w", f"{tag}:wx", f"{tag}:h", f"{tag}:hx", f"{tag}:d"]
-
-
-def persists(config: dict) -> bool:
-    """Whether a Redis with this CONFIG writes its data to disk (RDB snapshots or AOF)."""
-    return bool(config.get("save", "").strip()) or config.get("appendonly", "no") == "yes"
-
-
-async def redis_persists(client) -> bool:
-    """Asked at every (re)connection; a Redis that will not say (CONFIG renamed or refused, as
-    managed services do) is taken to persist."""
-    try:
-        config = await client.config_get("save")
-        config.update(await client.config_get("appendonly"))
-    except RedisError:
-        return True
-    return persists(config)
 
 
 def publish_sync(url: str, secret_key: str, message: dict) -> None:
@@ -227,30 +187,8 @@ class RedisLink:
         """Queue an offer or answer for a socket of another process (called by carry_out)."""
         if not self.up:
             return
-        if type(message) is RemoteOffer:
-            offer = message.offer
-            payload = {
-                "k": "o",
-                "to": recipient.connection,
-                "t": message.target.decode("latin-1"),
-                "f": [self.process, message.sender.relay_id],
-                "h": offer.info_hash.decode("latin-1"),
-                "p": offer.peer_id.decode("latin-1"),
-                "i": offer.offer_id.decode("latin-1"),
-                "s": offer.offer,
-            }
-        elif type(message) is RemoteAnswer:
-            answer = message.answer
-            payload = {
-                "k": "a",
-                "to": recipient.connection,
-                "t": message.to_peer_id.decode("latin-1"),
-                "h": answer.info_hash.decode("latin-1"),
-                "p": answer.peer_id.decode("latin-1"),
-                "i": answer.offer_id.decode("latin-1"),
-                "s": answer.answer,
-            }
-        else:
+        payload = relayed(self.process, recipient, message)
+        if payload is None:
             return
         self.outbox.setdefault(self.channel(recipient.process), []).append(payload)
         if not self.sending:
@@ -285,7 +223,9 @@ class RedisLink:
             return
         ops: dict[bytes, list] = {}
         for (info_hash, peer_id), change in journal.items():
-            ops.setdefault(info_hash, []).extend(self._op(peer_id, change))
+            ops.setdefault(info_hash, []).extend(
+                peer_op(self.process, peer_id, change, self.store.connection_number)
+            )
         for info_hash, count in completed.items():
             ops.setdefault(info_hash, []).extend(("dn", b"", count))
         for info_hash in dropped:
@@ -306,18 +246,6 @@ class RedisLink:
         for info_hash, taken in zip(swarms, results, strict=True):
             for peer_id in taken:
                 await self.service.taken_elsewhere(info_hash, peer_id)
-
-    def _op(self, peer_id: bytes, change) -> tuple:
-        if change == REMOVE_OWN:
-            return ("ro", peer_id, b"")
-        if change == REMOVE_ANY:
-            return ("ra", peer_id, b"")
-        seeder = b"1" if change.seeder else b"0"
-        head = self.process.encode() + seeder + (change.source or _NO_SOURCE).encode()
-        if change.is_web:
-            number = str(self.store.connection_number(change)).encode()
-            return ("pw", peer_id, head + number)
-        return ("ph", peer_id, head + change.compact)
 
     def _ttls(self) -> tuple[int, int]:
         # A web peer lives as long as its socket announces; an HTTP peer's address two
@@ -364,7 +292,7 @@ class RedisLink:
         with self.service.lock:
             for info_hash, (web, http, downloaded) in zip(swarms, results, strict=True):
                 self.store.replace_replica(
-                    info_hash, _web_peers(web), _http_peers(http), int(downloaded), now
+                    info_hash, web_peers(web), http_peers(http), int(downloaded), now
                 )
 
     # Listener
@@ -403,35 +331,7 @@ class RedisLink:
             self.inbox_filled.clear()
             payloads, self.inbox = self.inbox, []
             for payload in payloads:
-                for message in orjson.loads(payload):
-                    try:
-                        await self.service.from_elsewhere(message)
-                    except Exception as error:  # noqa: BLE001 - one bad message, not the rest
-                        log.error("a message from another process failed: %s", type(error).__name__)
-
-
-def _pairs(flat: list) -> list[tuple[bytes, bytes]]:
-    return list(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _source(value: bytes) -> str | None:
-    name = value[_SOURCE_AT:_REST_AT].decode()
-    return None if name == _NO_SOURCE else name
-
-
-def _web_peers(flat: list) -> dict[bytes, tuple[str, int, bool, str | None]]:
-    cut = redis_scripts.PROCESS_CHARS
-    return {
-        peer_id: (value[:cut].decode(), int(value[_REST_AT:]), value[cut : cut + 1] == b"1",
-                  _source(value))
-        for peer_id, value in _pairs(flat)
-    }  # fmt: skip
-
-
-def _http_peers(flat: list) -> dict[bytes, tuple[str, bytes, bool, str | None]]:
-    cut = redis_scripts.PROCESS_CHARS
-    return {
-        peer_id: (value[:cut].decode(), value[_REST_AT:], value[cut : cut + 1] == b"1",
-                  _source(value))
-        for peer_id, value in _pairs(flat)
-    }  # fmt: skip
+                try:
+                    await self.service.from_elsewhere(orjson.loads(payload))
+                except Exception as error:  # noqa: BLE001 - one bad payload, not the rest
+                    log.error("a message from another process failed: %s", type(error).__name__)

@@ -11,7 +11,7 @@ peer_id is taken) is therefore as fresh as the last refresh (REFRESH_SECONDS).
 A web peer of another process appears with a RemoteConnection (its process, its socket's
 number there) and its source's name (the keyed hash of its address), never with an address.
 An HTTP peer's compact address is shared only when `share_http` (Redis does not persist to
-disk, see redis_link.persists()); otherwise HTTP peers stay in the process that saw them.
+disk, see redis_layout.persists()); otherwise HTTP peers stay in the process that saw them.
 """
 
 from __future__ import annotations

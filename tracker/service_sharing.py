@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from tracker.core import RelayedAnswer, RelayedOffer, RemoteConnection, TrackerCore
+from tracker.core import RelayedAnswer, RelayedOffer, RemoteConnection, TrackerCore, encode_web
 
 # Source names remembered for the shared guard before the table starts again (a source counted
 # under its hash meanwhile is adopted again when it returns).
@@ -43,7 +43,8 @@ class SharedTracker:
             publish_sync(settings.REDIS_URL, settings.SECRET_KEY, message)
 
     def _share_through_redis(self) -> None:
-        from tracker.redis_link import RedisLink, namespace, new_process_id
+        from tracker.redis_layout import namespace, new_process_id
+        from tracker.redis_link import RedisLink
         from tracker.redis_store import SharedSwarmStore
 
         store = SharedSwarmStore(new_process_id(), name=self.source_name)
@@ -54,38 +55,49 @@ class SharedTracker:
 
     # From the other tracker processes (tracker.redis_link's listener)
 
-    async def from_elsewhere(self, message: dict) -> None:
-        kind = message["k"]
-        if kind in ("o", "a"):
-            consumer = self.numbered.get(message["to"])
-            if consumer is None:
-                return  # the socket closed meanwhile
-            info_hash, peer_id, offer_id, signal = (
-                message["h"].encode("latin-1"),
-                message["p"].encode("latin-1"),
-                message["i"].encode("latin-1"),
-                message["s"],
-            )
-            target = message["t"].encode("latin-1")
-            with self.lock:
-                if kind == "o":
-                    sender = RemoteConnection(*message["f"])
-                    offer = RelayedOffer(info_hash, peer_id, offer_id, signal)
-                    result = self.core.offer_from_elsewhere(
-                        consumer, target, sender, offer, self.now()
-                    )
+    async def from_elsewhere(self, messages: list[dict]) -> None:
+        """What one PUBLISH of another process carried (or a P2P switch made anywhere):
+        relayed offers and answers and counted requests handled under one hold of the lock,
+        then the sends."""
+        sends, blocked, rest = [], [], []
+        now = self.now()
+        numbered = self.numbered
+        core = self.core
+        with self.lock:
+            for message in messages:
+                kind = message["k"]
+                if kind == "o" or kind == "a":
+                    consumer = numbered.get(message["to"])
+                    if consumer is None:
+                        continue  # the socket closed meanwhile
+                    info_hash = message["h"].encode("latin-1")
+                    peer_id = message["p"].encode("latin-1")
+                    offer_id = message["i"].encode("latin-1")
+                    target = message["t"].encode("latin-1")
+                    if kind == "o":
+                        offer = RelayedOffer(info_hash, peer_id, offer_id, message["s"])
+                        sender = RemoteConnection(*message["f"])
+                        result = core.offer_from_elsewhere(consumer, target, sender, offer, now)
+                        sends += result.messages
+                    else:
+                        answer = RelayedAnswer(info_hash, peer_id, offer_id, message["s"])
+                        sends += core.answer_from_elsewhere(consumer, target, answer).messages
+                elif kind == "g":
+                    blocked += core.replay_guard(self._replayed(message["e"]), now)
                 else:
-                    answer = RelayedAnswer(info_hash, peer_id, offer_id, signal)
-                    result = self.core.answer_from_elsewhere(consumer, target, answer)
-            await self.carry_out(result)
-        elif kind == "switch":
-            changed = [bytes.fromhex(info_hash) for info_hash in message["h"]]
-            await sync_to_async(self._switched_elsewhere)(changed)
-        elif kind == "g":
-            self._replay_guard(message["e"])
-        elif kind == "reload":
-            self.policy.mark_stale()
-            await self._reload_in_thread()
+                    rest.append(message)
+        for recipient, message in sends:
+            await recipient.send_text(encode_web(message))
+        for key in blocked:
+            self._close_source(key)
+        for message in rest:
+            kind = message["k"]
+            if kind == "switch":
+                changed = [bytes.fromhex(info_hash) for info_hash in message["h"]]
+                await sync_to_async(self._switched_elsewhere)(changed)
+            elif kind == "reload":
+                self.policy.mark_stale()
+                await self._reload_in_thread()
 
     def source_name(self, key: str) -> str:
         """The name all processes give a source (the store's `name`): its keyed hash."""
@@ -115,29 +127,38 @@ class SharedTracker:
         with self.lock:
             self.core.adopt_source(stand_in, key)
 
-    def guard_events(self, wanted: bool = True) -> list[list]:
+    def guard_events(self, wanted: bool = True) -> list:
         """The requests this process's guard counted, named by hash, for the others (taken
-        and dropped when there is no other process to tell: not `wanted`)."""
+        and dropped when there is no other process to tell: not `wanted`). One request is
+        kind + name as one string, followed by its arguments in a list if it has any: most
+        are WebSocket messages, without arguments, and a string is the cheapest to send and
+        read back."""
         with self.lock:
             events = self.core.guard_events()
         if not wanted:
             return []
-        hash_of = self.hash_of
+        # A name forgotten since (the table starts again past _NAMES_MAX) is made again: an
+        # address never goes to Redis.
+        name = self.hash_of.get
         return [
-            [hash_of.get(key, key), kind, [arg.decode("latin-1") for arg in args]]
+            [kind + (name(key) or self.source_name(key)), *(a.decode("latin-1") for a in args)]
+            if args
+            else kind + (name(key) or self.source_name(key))
             for key, kind, args in events
         ]
 
-    def _replay_guard(self, events: list) -> None:
+    def _replayed(self, events: list) -> list:
+        """Another process's counted requests (guard_events' form), by this process's keys."""
         key_of = self.key_of
-        replayed = [
-            (key_of.get(name, name), kind, tuple(a.encode("latin-1") for a in args) if args else ())
-            for name, kind, args in events
-        ]
-        with self.lock:
-            blocked = self.core.replay_guard(replayed, self.now())
-        for key in blocked:
-            self._close_source(key)
+        replayed = []
+        for event in events:
+            if type(event) is str:
+                replayed.append((key_of.get(event[1:], event[1:]), event[0], ()))
+            else:
+                head = event[0]
+                args = tuple(arg.encode("latin-1") for arg in event[1:])
+                replayed.append((key_of.get(head[1:], head[1:]), head[0], args))
+        return replayed
 
     def _switched_elsewhere(self, info_hashes: list[bytes]) -> None:
         close_old_connections()

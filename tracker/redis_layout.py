@@ -1,0 +1,137 @@
+"""How the tracker's shared state is laid out in Redis: the key names, and the stored value of
+a peer, as the link writes it and reads it back (the scripts that write and read them are in
+tracker/redis_scripts.py).
+
+Keys: every key of an instance starts with its namespace; a swarm's keys share the hash tag of
+its infohash, and the instance-wide ones the tag {index}, so that each script call touches
+one node of a Redis Cluster.
+"""
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+
+from redis.exceptions import RedisError
+
+from tracker import redis_scripts
+from tracker.core import RemoteAnswer, RemoteConnection, RemoteOffer
+from tracker.core.addresses import HASH_HEX_DIGITS
+from tracker.redis_store import REMOVE_ANY, REMOVE_OWN
+
+# A stored peer: process, seeder flag, its source's name (the keyed hash of its address, or
+# dashes for an exempt source), then the socket number (web) or compact address (HTTP).
+SOURCE_AT = redis_scripts.PROCESS_CHARS + 1
+REST_AT = SOURCE_AT + HASH_HEX_DIGITS
+NO_SOURCE = "-" * HASH_HEX_DIGITS
+
+
+def namespace(secret_key: str) -> str:
+    """The key prefix of one instance: its processes share a secret key, and two instances on
+    one Redis (tests, staging) never see each other's swarms."""
+    digest = hmac.new(secret_key.encode(), b"peerveil tracker redis", hashlib.sha256)
+    return f"pv:{digest.hexdigest()[:10]}"
+
+
+def new_process_id() -> str:
+    return os.urandom(redis_scripts.PROCESS_CHARS // 2).hex()
+
+
+def processes_key(prefix: str) -> str:
+    """The heartbeat set; it and the list of swarms share the hash tag {index}, so that the one
+    script touching both runs on one node of a Redis Cluster."""
+    return f"{prefix}:{{index}}:procs"
+
+
+def swarms_key(prefix: str) -> str:
+    return f"{prefix}:{{index}}:swarms"
+
+
+def swarm_keys(prefix: str, info_hash: bytes) -> list[str]:
+    tag = f"{prefix}:{{{info_hash.hex()}}}"
+    return [f"{tag}:w", f"{tag}:wx", f"{tag}:h", f"{tag}:hx", f"{tag}:d"]
+
+
+def persists(config: dict) -> bool:
+    """Whether a Redis with this CONFIG writes its data to disk (RDB snapshots or AOF)."""
+    return bool(config.get("save", "").strip()) or config.get("appendonly", "no") == "yes"
+
+
+async def redis_persists(client) -> bool:
+    """Asked at every (re)connection; a Redis that will not say (CONFIG renamed or refused, as
+    managed services do) is taken to persist."""
+    try:
+        config = await client.config_get("save")
+        config.update(await client.config_get("appendonly"))
+    except RedisError:
+        return True
+    return persists(config)
+
+
+def peer_op(process: str, peer_id: bytes, change, number_of: Callable) -> tuple:
+    """The WRITE script's (op, peer, value) for one journal entry of this process."""
+    if change == REMOVE_OWN:
+        return ("ro", peer_id, b"")
+    if change == REMOVE_ANY:
+        return ("ra", peer_id, b"")
+    seeder = b"1" if change.seeder else b"0"
+    head = process.encode() + seeder + (change.source or NO_SOURCE).encode()
+    if change.is_web:
+        return ("pw", peer_id, head + str(number_of(change)).encode())
+    return ("ph", peer_id, head + change.compact)
+
+
+def _pairs(flat: list) -> list[tuple[bytes, bytes]]:
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _source(value: bytes) -> str | None:
+    name = value[SOURCE_AT:REST_AT].decode()
+    return None if name == NO_SOURCE else name
+
+
+def web_peers(flat: list) -> dict[bytes, tuple[str, int, bool, str | None]]:
+    cut = redis_scripts.PROCESS_CHARS
+    return {
+        peer_id: (value[:cut].decode(), int(value[REST_AT:]), value[cut : cut + 1] == b"1",
+                  _source(value))
+        for peer_id, value in _pairs(flat)
+    }  # fmt: skip
+
+
+def http_peers(flat: list) -> dict[bytes, tuple[str, bytes, bool, str | None]]:
+    cut = redis_scripts.PROCESS_CHARS
+    return {
+        peer_id: (value[:cut].decode(), value[REST_AT:], value[cut : cut + 1] == b"1",
+                  _source(value))
+        for peer_id, value in _pairs(flat)
+    }  # fmt: skip
+
+
+def relayed(process: str, recipient: RemoteConnection, message) -> dict | None:
+    """An offer or answer for a socket of another process, as its channel carries it
+    (tracker/service_sharing.py reads it)."""
+    if type(message) is RemoteOffer:
+        offer = message.offer
+        return {
+            "k": "o",
+            "to": recipient.connection,
+            "t": message.target.decode("latin-1"),
+            "f": [process, message.sender.relay_id],
+            "h": offer.info_hash.decode("latin-1"),
+            "p": offer.peer_id.decode("latin-1"),
+            "i": offer.offer_id.decode("latin-1"),
+            "s": offer.offer,
+        }
+    if type(message) is RemoteAnswer:
+        answer = message.answer
+        return {
+            "k": "a",
+            "to": recipient.connection,
+            "t": message.to_peer_id.decode("latin-1"),
+            "h": answer.info_hash.decode("latin-1"),
+            "p": answer.peer_id.decode("latin-1"),
+            "i": answer.offer_id.decode("latin-1"),
+            "s": answer.answer,
+        }
+    return None
