@@ -191,6 +191,7 @@ ROWS = [
 
 
 def best(values: list[dict], key: str) -> float:
+    """The best of the rounds; the relay's backlog at its largest, since it is a warning."""
     lower = key in (
         "cpu_sat", "cpu_rate", "p99", "redis_per_announce", "requests_per_announce", "redis_cpu",
         "noise_server_core",
