@@ -58,8 +58,10 @@ services:
 	else echo "no $(SHARED)/services-up.sh: using the services as they are"; fi
 
 # Benchmarks are measurements, not tests: each prints its tables (README, "Benchmark").
+# bench: peerveil against PeerTube's tracker, then 1 process in memory against 1 and 2 on Redis.
 bench: setup-dev
 	$(PY) bench/tracker_bench.py
+	$(PY) bench/redis_bench.py
 
 spy-bench: setup-dev
 	$(PY) bench/spy_bench.py

@@ -4,11 +4,15 @@ two processes on Redis, on the same load (bench/loadgen.py, as tracker_bench.py 
 These machines have 2 cores, so this measures cost, not speed-up: the server processes and
 redis-server (a Redis of the benchmark's own, nothing on disk) are pinned to core 0, the load
 generator to core 1. Per mode: messages out per second, server CPU microseconds per announce
-(every server process plus redis-server), and Redis commands per announce (INFO's
+(every server process plus redis-server), Redis commands per announce (INFO's
 total_commands_processed over the run, the join and both phases, divided by the announces
-answered).
+answered), and the largest output buffer Redis held for the processes' subscriptions (CLIENT
+LIST sampled every second): messages relayed but not yet read by the receiving process, which a
+closed loop can pile up; the messages per second counted in the phase leave them out.
 
     .venv/bin/python bench/redis_bench.py [--rounds 2] [--workloads ws-1k]
+
+`make bench` runs it after tracker_bench.py.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -80,6 +85,35 @@ class OwnRedis:
         self.process.wait(10)
 
 
+class SubscriberBacklog:
+    """Samples, every second until stopped, the output buffer (omem) Redis holds for each
+    connection subscribed to a channel, and keeps the largest. Subscribers are told by their
+    subscription count: their last command may be the health check's PING."""
+
+    def __init__(self, port: int) -> None:
+        self.client = redis.Redis(port=port)
+        self.largest = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while True:
+            with contextlib.suppress(redis.RedisError):
+                for connection in self.client.client_list():
+                    if int(connection.get("sub", 0)) + int(connection.get("psub", 0)) > 0:
+                        self.largest = max(self.largest, int(connection.get("omem", 0)))
+            if self.stopped.wait(1.0):
+                return
+
+    def stop(self) -> int:
+        """The largest omem seen, in bytes."""
+        self.stopped.set()
+        self.thread.join(5)
+        self.client.close()
+        return self.largest
+
+
 class PeerveilOnRedis(Peerveil):
     """`serve --no-worker --workers N` with PEERVEIL_REDIS_URL."""
 
@@ -122,15 +156,17 @@ class PeerveilOnRedis(Peerveil):
         return [*self.pids[1:], self.redis.process.pid]
 
     def before_load(self) -> object:
-        return self.redis.commands(), cpu_seconds(self.redis.process.pid)
+        backlog = SubscriberBacklog(self.redis.port)
+        return self.redis.commands(), cpu_seconds(self.redis.process.pid), backlog
 
     def after_load(self, before: object) -> dict:
-        (total_before, requests_before), cpu_before = before
+        (total_before, requests_before), cpu_before, backlog = before
         total, requests = self.redis.commands()
         return {
             "redis_commands": total - total_before,
             "redis_requests": requests - requests_before,
             "redis_cpu_seconds": cpu_seconds(self.redis.process.pid) - cpu_before,
+            "subscriber_omem_bytes": backlog.stop(),
         }
 
 
@@ -147,6 +183,7 @@ ROWS = [
     ("redis_cpu", "redis-server CPU us/announce (whole run)", "{:.1f}"),
     ("requests_per_announce", "Redis requests per announce (EVALSHA, PUBLISH...)", "{:.2f}"),
     ("redis_per_announce", "Redis commands per announce (those in scripts too)", "{:.2f}"),
+    ("backlog_kb", "relayed, not yet read: largest subscriber omem (KB)", "{:,.0f}"),
     ("noise_server_core", "other load on the server core", "{:.0%}"),
     ("failures", "failure replies", "{:,.0f}"),
     ("lost", "connections lost", "{:,.0f}"),
@@ -154,6 +191,7 @@ ROWS = [
 
 
 def best(values: list[dict], key: str) -> float:
+    """The best of the rounds; the relay's backlog at its largest, since it is a warning."""
     lower = key in (
         "cpu_sat", "cpu_rate", "p99", "redis_per_announce", "requests_per_announce", "redis_cpu",
         "noise_server_core",
@@ -173,6 +211,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     args.profile = False
+    missing = [tool for tool in ("redis-server", "taskset") if not shutil.which(tool)]
+    if missing:
+        raise SystemExit(f"redis_bench.py needs {' and '.join(missing)}")
+    started = time.monotonic()
     selected = [WORKLOADS[key] for key in args.workloads]
     raise_open_files_limit(max(w.clients for w in selected) + 1024)
     os.sched_setaffinity(0, {GENERATOR_CORE})
@@ -212,6 +254,7 @@ def main() -> int:
                     row["redis_per_announce"] = result.get("redis_commands", 0) / answered
                     row["requests_per_announce"] = result.get("redis_requests", 0) / answered
                     row["redis_cpu"] = 1e6 * result.get("redis_cpu_seconds", 0) / answered
+                    row["backlog_kb"] = result.get("subscriber_omem_bytes", 0) / 1024
                     results[mode.name].append(row)
             print(f"\n| {workload.title} | " + " | ".join(m.name for m in modes) + " |")
             print("|---|" + "---:|" * len(modes))
@@ -228,6 +271,7 @@ def main() -> int:
                 f"CPU/announce {two / one:.2f}x (target: lose at most 15%)\n",
                 flush=True,
             )
+        print(f"total time: {time.monotonic() - started:.0f} s")
         if args.json:
             args.json.write_text(json.dumps(raw, indent=1))
     finally:

@@ -5,19 +5,22 @@ embedded default that runs the instance on one machine with nothing else install
 in-memory channel layer, a local-memory cache and Celery's filesystem broker.
 """
 
-import json
 import os
-import re
-import secrets
 import shutil
-import tempfile
-from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
-
+from instance.env_values import (
+    checked_stun_public,
+    database,
+    filesystem_broker_options,
+    parse_bool,
+    parse_ice_servers,
+    parse_list,
+    parse_networks,
+    parse_port,
+    secret_key,
+)
 from tracker.core.config import TrackerConfig
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -28,8 +31,7 @@ def env(name: str, default: str = "") -> str:
 
 
 def env_bool(name: str, default: bool) -> bool:
-    raw = env(name, "1" if default else "0").strip().lower()
-    return raw in {"1", "true", "yes", "on"}
+    return parse_bool(env(name, "1" if default else "0"))
 
 
 def env_int(name: str, default: int) -> int:
@@ -37,7 +39,15 @@ def env_int(name: str, default: int) -> int:
 
 
 def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+    return parse_list(env(name, default))
+
+
+def env_networks(name: str) -> list:
+    return parse_networks(f"PEERVEIL_{name}", env(name))
+
+
+def env_port(name: str, default: int) -> int:
+    return parse_port(f"PEERVEIL_{name}", env(name, str(default)))
 
 
 DATA_DIR = Path(env("DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -45,40 +55,8 @@ DATA_DIR = Path(env("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 # as its admin made it, since the secret key and the database in it are 0600 anyway.
 DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
-
-def _private_file(path: Path) -> None:
-    """Create an empty file readable by its owner only (0600 from the first instant, whatever
-    the umask), or take group and other bits off an existing one of ours."""
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        info = path.stat()
-        if info.st_uid == os.geteuid() and info.st_mode & 0o077:
-            path.chmod(info.st_mode & 0o700)
-
-
-def _secret_key() -> str:
-    """An explicit key from the environment, else one generated once and kept in DATA_DIR."""
-    if env("SECRET_KEY"):
-        return env("SECRET_KEY")
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        # Written to a private (0600) temporary file, then linked into place: the key is never
-        # readable by others, and processes starting together all read the one that won.
-        handle, temporary = tempfile.mkstemp(dir=DATA_DIR, prefix=".secret_key.")
-        try:
-            with os.fdopen(handle, "w") as stream:
-                stream.write(secrets.token_urlsafe(50))
-            os.link(temporary, key_file)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(temporary)
-    _private_file(key_file)
-    return key_file.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+# An explicit key, else one generated once and kept (0600) in DATA_DIR.
+SECRET_KEY = secret_key(env("SECRET_KEY"), DATA_DIR)
 DEBUG = env_bool("DEBUG", False)
 
 HOST = env("HOST", "127.0.0.1")
@@ -135,28 +113,8 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"), conn_max_age=60
-    )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    _sqlite_file = Path(DATABASES["default"]["NAME"] or ":memory:")
-    if str(_sqlite_file) != ":memory:" and _sqlite_file.parent.is_dir():
-        # SQLite would create the file with 0644 (less the umask); an empty file is an empty
-        # database to it, and its journal and WAL files take the database file's mode.
-        _private_file(_sqlite_file)
-    DATABASES["default"]["OPTIONS"] = {
-        # Write-ahead log: readers (the tracker's policy reloads, panel pages) never block a
-        # writer nor a writer them, so only two writes at once wait for each other. The mode
-        # is stored in the file; it needs a local disk (not NFS).
-        "init_command": "PRAGMA journal_mode=WAL",
-        # Seconds a write waits for another one's lock before "database is locked" (Python's
-        # default is 5; a write holds the lock for milliseconds, a loaded machine is slower).
-        # Alarms are written again after that too (tracker/alarms.py).
-        "timeout": 20,
-        **DATABASES["default"].get("OPTIONS", {}),
-    }
+# SQLite by default: a private file in write-ahead-log mode (instance/env_values.py).
+DATABASES = {"default": database(env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL")
@@ -214,16 +172,9 @@ ADMIN_PASSWORD = env("ADMIN_PASSWORD")
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_DIR = DATA_DIR / "celery" / "broker"
 if CELERY_BROKER_URL == "filesystem://":
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(CELERY_BROKER_DIR),
-        "data_folder_out": str(CELERY_BROKER_DIR),
-        "processed_folder": str(DATA_DIR / "celery" / "processed"),
-        # kombu's default is ./control, relative to wherever the worker was started.
-        "control_folder": str(DATA_DIR / "celery" / "control"),
-        "store_processed": False,
-        # Messages a worker holds until acknowledged, put back if it dies (instance/broker.py).
-        "unacked_folder": str(DATA_DIR / "celery" / "unacked"),
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(
+        CELERY_BROKER_DIR, DATA_DIR / "celery"
+    )
     CELERY_BROKER_TRANSPORT = "instance.broker:Transport"
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A message a killed worker held comes back after this many seconds. A retry waits in the
@@ -244,14 +195,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Tracker defaults; the instance-settings row may override the tunable ones from the panel.
 TRACKER_ANNOUNCE_INTERVAL = env_int("ANNOUNCE_INTERVAL", TrackerConfig.announce_interval)
 TRACKER_MAX_PEERS_PER_REPLY = env_int("MAX_PEERS_PER_REPLY", TrackerConfig.max_peers_per_reply)
-
-
-def env_networks(name: str) -> list:
-    """A comma-separated list of CIDR networks (a bare address is a /32 or /128)."""
-    try:
-        return [ip_network(item, strict=False) for item in env_list(name)]
-    except ValueError as error:
-        raise ImproperlyConfigured(f"PEERVEIL_{name}: {error}") from None
 
 
 # Spy defences. X-Forwarded-For is read only from these proxies (the server ignores it).
@@ -288,51 +231,23 @@ WORKER_STUCK_AFTER = env_int("WORKER_STUCK_AFTER", 300)
 WORKER_HEARTBEAT_FILE = DATA_DIR / "celery" / "heartbeat"
 
 
-def _ice_servers() -> list[dict] | None:
-    """RTCIceServer dicts (JSON) for the watch page's WebRTC connections; None when unset."""
-    raw = env("ICE_SERVERS")
-    if not raw.strip():
-        return None
-    try:
-        servers = json.loads(raw)
-    except ValueError:
-        servers = None
-    if not isinstance(servers, list) or not all(
-        isinstance(server, dict) and "urls" in server for server in servers
-    ):
-        raise ImproperlyConfigured("PEERVEIL_ICE_SERVERS: a JSON list of {urls, ...} objects")
-    return servers
-
-
-def _port(name: str, default: int) -> int:
-    try:
-        port = env_int(name, default)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise ImproperlyConfigured(f"PEERVEIL_{name}: a port number from 0 to 65535")
-    return port
-
-
 # The instance's own STUN server (coturn's turnserver, STUN only), run by `serve`: viewers behind
 # NATs learn their public address from the instance that already serves them, not from a third
 # party. 0 runs none; without turnserver installed there is none either (P2P then connects
 # only viewers who reach each other directly: the same network).
-STUN_PORT = _port("STUN_PORT", 3478)
+STUN_PORT = env_port("STUN_PORT", 3478)
 # The address it listens on (0.0.0.0: all), by default the web server's.
 STUN_HOST = env("STUN_HOST", HOST)
 # The path of turnserver, found once; None when the instance runs no STUN server.
 STUN_SERVER_BINARY = (shutil.which(env("TURNSERVER", "turnserver")) or None) if STUN_PORT else None
 # What viewers' browsers are told (host:port): the public name and port when a NAT or a proxy
 # stands in front of the instance; by default PUBLIC_URL's host and STUN_PORT.
-STUN_PUBLIC = env("STUN_PUBLIC", f"{_public_host}:{STUN_PORT}")
-if not re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}", STUN_PUBLIC):
-    raise ImproperlyConfigured("PEERVEIL_STUN_PUBLIC: host:port (an IPv6 address in [ ])")
+STUN_PUBLIC = checked_stun_public(env("STUN_PUBLIC", f"{_public_host}:{STUN_PORT}"))
 
 # Unset (None): the instance's own STUN server when it runs, else none. An admin may set others
 # here ("[]" for none) or in the panel, which wins; every STUN or TURN server sees the IP address
 # of every viewer who watches with P2P on, and the watch page and the FAQ name them.
-ICE_SERVERS = _ice_servers()
+ICE_SERVERS = parse_ice_servers(env("ICE_SERVERS"))
 
 # Redundancy program: automated copies of videos, served as extra webseeds.
 REDUNDANCY_ROOT = Path(env("REDUNDANCY_ROOT", str(DATA_DIR / "redundancy"))).resolve()
