@@ -16,7 +16,7 @@ from tracker.core import (
     wire_id,
 )
 from tracker.core.guard import GuardConfig
-from tracker.core.tracker import CROWD_WARNING
+from tracker.core.outgoing import CROWD_WARNING
 
 VIDEO = bytes(range(100, 120))
 SMALL = bytes(range(120, 140))  # a video without a threshold

@@ -23,6 +23,13 @@ from .swarm import Peer
 
 # WebSocket
 
+# Sent as the announce reply's "warning message" while a swarm is below its crowd threshold.
+# Both webtorrent's and p2p-media-loader's tracker client (bittorrent-tracker) process a reply
+# with a warning as usual (interval kept, re-announce at it) and only emit a warning event:
+# the player keeps playing from the server and keeps announcing. A "failure reason" instead
+# would make them skip the reply's interval.
+CROWD_WARNING = "P2P starts when {threshold} people watch this video"
+
 
 class AnnounceReply(NamedTuple):
     info_hash: bytes

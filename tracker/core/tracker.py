@@ -1,4 +1,5 @@
-"""The swarms' state machine: WebSocket signalling (webtorrent) and classic HTTP announces.
+"""The swarms' state machine: WebSocket signalling (webtorrent), and classic HTTP announces
+(http_swarm.py).
 
 Sans-I/O: the front door (front_door.py) passes in parsed requests, the clock and the random
 generator, and gets back the typed messages to send (outgoing.py). A request it refuses (an
@@ -12,42 +13,31 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from .addresses import source_key
 from .config import TrackerConfig
 from .connections import ConnectionBook
+from .http_swarm import HttpSwarm
 from .message_types import (
     Event,
-    HttpAnnounce,
-    HttpScrape,
     LocalProtocolError,
     WebAnnounce,
     WebAnswer,
     WebScrape,
 )
 from .outgoing import (
+    CROWD_WARNING,
     AnnounceReply,
     Failure,
-    HttpAnnounceReply,
-    HttpMessage,
-    HttpScrapeReply,
     RelayedAnswer,
     RelayedOffer,
     RemoteAnswer,
     RemoteOffer,
     ScrapeReply,
     WebMessage,
-    compact_peer,
 )
 from .pending_offers import PendingOffers
 from .swarm import Peer, RemoteConnection, SwarmStore
 
 PEER_ID_TAKEN = "peer_id is in use by another connection"
-# Sent as the announce reply's "warning message" while a swarm is below its crowd threshold.
-# Both webtorrent's and p2p-media-loader's tracker client (bittorrent-tracker) process a reply
-# with a warning as usual (interval kept, re-announce at it) and only emit a warning event:
-# the player keeps playing from the server and keeps announcing. A "failure reason" instead
-# would make them skip the reply's interval.
-CROWD_WARNING = "P2P starts when {threshold} people watch this video"
 
 Outgoing = list[tuple[object, WebMessage]]
 WebRequest = WebAnnounce | WebAnswer | WebScrape
@@ -57,7 +47,7 @@ def _no_threshold(info_hash: bytes) -> int:
     return 1
 
 
-class Tracker:
+class Tracker(HttpSwarm):
     """`access(info_hash)` is None when the torrent may be tracked, else the failure reason.
     `threshold(info_hash)` is the swarm's crowd threshold: below that many distinct viewers
     (Peer.source) no offer is relayed in it, no answer either, and no peer is listed; 1 is no
@@ -293,81 +283,6 @@ class Tracker:
         for info_hash, peer_id in self._connections.disconnect(connection):
             self.store.remove(info_hash, peer_id)
         self._offers.drop_connection(connection)
-
-    # HTTP
-
-    def handle_http_announce(
-        self, message: HttpAnnounce, now: float, rng: random.Random, capped: bool = True
-    ) -> HttpMessage:
-        """`capped` False: a source the caller exempts from every limit (the front door), whose
-        peers are not counted per address."""
-        info_hash, peer_id = message.info_hash, message.peer_id
-        existing = self.store.get(info_hash, peer_id)
-        mine = existing is not None and not existing.is_web and existing.ip == message.ip
-        refusal = self.access(info_hash)
-        if refusal is not None:
-            if mine:
-                self.store.remove(info_hash, peer_id)
-            raise LocalProtocolError(refusal)
-        # A peer_id is held by its web socket, or by the address that first announced it.
-        if self._connections.owner(peer_id) is not None or (existing is not None and not mine):
-            raise LocalProtocolError("peer_id is in use")
-        if message.event == Event.STOPPED:
-            if mine:
-                self.store.remove(info_hash, peer_id)
-            return self._http_reply(info_hash, [], message)
-        if message.event == Event.COMPLETED and mine and not existing.seeder:
-            self.store.record_completed(info_hash)
-        ip, port = message.ip, message.port
-        source = None if existing is None else existing.source  # mine: the same address
-        if existing is None and capped:
-            # The parser normalised the address (http_parser._normalise_ip): a dotted quad is
-            # its own source key, and only an IPv6 address needs parsing for its /64.
-            source = ip if ":" not in ip else source_key(ip)
-            self._make_room(info_hash, source)
-        peer = Peer(peer_id, None, ip, port, message.left, now, compact_peer(ip, port), source)
-        self.store.put(info_hash, peer)
-        below = self.crowd_shortfall(info_hash)
-        if below is not None:
-            return self._http_reply(info_hash, [], message, below)
-        wanted = self.config.max_peers_per_reply
-        if message.numwant is not None:
-            wanted = min(wanted, message.numwant)
-        # Only HTTP peers are listed: a web peer has no address a classic client could use,
-        # and its IP is never stored.
-        peers = self.store.sample_http(info_hash, wanted, rng, exclude=peer_id)
-        return self._http_reply(info_hash, peers, message)
-
-    def _make_room(self, info_hash: bytes, source: str) -> None:
-        """Before a new peer of `source` joins: forget the ones of that source that announced
-        longest ago, so that it holds at most max_http_peers_per_address places. A forgotten
-        client that announces again is a new peer, and replaces the next one."""
-        peers = self.store.http_peers_from(info_hash, source)
-        excess = len(peers) + 1 - self.config.max_http_peers_per_address
-        for peer in peers[: max(0, excess)]:
-            self.store.remove(info_hash, peer.peer_id)
-
-    def _http_reply(
-        self, info_hash: bytes, peers: list[Peer], message: HttpAnnounce, below: int | None = None
-    ) -> HttpAnnounceReply:
-        complete, incomplete, _ = self.store.counts(info_hash)
-        config = self.config
-        return HttpAnnounceReply(
-            config.announce_interval,
-            config.min_interval,
-            complete,
-            incomplete,
-            tuple(peers),
-            message.compact,
-            message.no_peer_id,
-            None if below is None else CROWD_WARNING.format(threshold=below),
-        )
-
-    def handle_http_scrape(self, message: HttpScrape) -> HttpMessage:
-        files, refusal = self._scrape(message.info_hashes)
-        if not files:
-            raise LocalProtocolError(refusal)
-        return HttpScrapeReply(files)
 
     # Housekeeping
 
