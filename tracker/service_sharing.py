@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from tracker.core import RelayedAnswer, RelayedOffer, RemoteConnection, TrackerCore
+from tracker.core.shared_guard import SNAPSHOT_SECONDS
 
 # Source names remembered for the shared guard before the table starts again (a source counted
 # under its hash meanwhile is adopted again when it returns).
@@ -23,6 +24,7 @@ class SharedTracker:
     """Mixed into TrackerService: `link` is None in a process that shares nothing."""
 
     link = None
+    _next_table = 0.0  # when this process next sends its table of open sockets per source
 
     def switched(self, info_hashes: Iterable[bytes]) -> None:
         """A P2P switch committed here: applied, and pushed to every tracker process (they
@@ -83,7 +85,7 @@ class SharedTracker:
             await sync_to_async(self._switched_elsewhere)(changed)
         elif kind == "g":
             if message["f"] != self.link.process:
-                self._replay_guard(message["e"])
+                self._replay_guard(message["e"], message["f"])
         elif kind == "reload":
             self.policy.mark_stale()
             await self._reload_in_thread()
@@ -117,23 +119,28 @@ class SharedTracker:
             self.core.adopt_source(stand_in, key)
 
     def guard_events(self) -> list[list]:
-        """The requests this process's guard counted, named by hash, for the others."""
+        """The requests this process's guard counted, named by hash, for the others, and
+        every SNAPSHOT_SECONDS its table of open sockets per source."""
+        now = self.now()
+        table = now >= self._next_table
+        if table:
+            self._next_table = now + SNAPSHOT_SECONDS
         with self.lock:
-            events = self.core.guard_events()
+            events = self.core.guard_events(table)
         hash_of = self.hash_of
         return [
             [hash_of.get(key, key), kind, [arg.decode("latin-1") for arg in args]]
             for key, kind, args in events
         ]
 
-    def _replay_guard(self, events: list) -> None:
+    def _replay_guard(self, events: list, process: str) -> None:
         key_of = self.key_of
         replayed = [
             (key_of.get(name, name), kind, tuple(arg.encode("latin-1") for arg in args))
             for name, kind, args in events
         ]
         with self.lock:
-            blocked = self.core.replay_guard(replayed, self.now())
+            blocked = self.core.replay_guard(replayed, self.now(), process)
         for key in blocked:
             self._close_source(key)
 
