@@ -6,13 +6,13 @@ tells the others when one of its sockets opens or closes (shared_guard.py), and 
 SNAPSHOT_SECONDS it sends its whole table of open sockets per source, which replaces what the
 others held for it. A count kept only by opens and closes would drift for ever after one lost
 message (a Redis outage, a process that restarted and closed nothing); a table replaced
-wholesale is right again at the next snapshot, and a process that stops sending them (dead,
-stalled, or without a socket left) is forgotten FORGET_AFTER_SECONDS after its last one.
+wholesale is right again at the next table, and a process that stops sending them (dead,
+stalled) is forgotten FORGET_AFTER_SECONDS after its last one.
 """
 
 from __future__ import annotations
 
-# A process sends its table this often while it has sockets open; its counts are dropped when
+# A process sends its table this often (empty too: it says "none"); its counts are dropped when
 # no table came for FORGET_AFTER_SECONDS (two and a half periods: one late or lost table is
 # not enough), about when the others take it for dead (tracker.redis_link).
 SNAPSHOT_SECONDS = 2.0
