@@ -161,6 +161,43 @@ def test_a_peer_of_the_other_process_can_be_neither_taken_nor_stopped():
     assert b.core.swarms.store.counts(VIDEO)[:2] == (0, 1)
 
 
+def test_a_peer_id_held_in_another_swarm_on_the_other_process_answers_and_stops_nothing():
+    # A peer_id is held across processes per swarm: a socket of b may hold the victim's
+    # peer_id in another swarm, and with it neither stop the victim nor answer as it.
+    a, b = two_processes()
+    victim, offerer, thief = Socket(1), Socket(2), Socket(3)
+    a.announce(victim, pid(1))
+    b.announce(offerer, pid(2))
+    joined = b.announce(thief, pid(1), info_hash=wire_id(VIDEOS[0]))
+    assert not hasattr(joined[0][1], "reason")  # another swarm: the peer_id is free there
+    share(a, b)
+    for event in ("started", "stopped"):
+        refused = b.announce(thief, pid(1), event=event)
+        assert refused[0][1].reason == "peer_id is in use by another connection"
+    assert b.core.swarms.store.counts(VIDEO)[:2] == (0, 2)  # the victim is still there
+    sent = b.announce(offerer, pid(2), offers=1, now=100.0)
+    (recipient, offer) = next((to, m) for to, m in sent if type(m) is RemoteOffer)
+    assert recipient == RemoteConnection("aaaaaaaaaaaa", 1) and offer.target == pid(1)
+    answer = {
+        "action": "announce",
+        "info_hash": wire_id(VIDEO),
+        "peer_id": wire_id(pid(1)),
+        "to_peer_id": wire_id(pid(2)),
+        "offer_id": wire_id(offer.offer.offer_id),
+        "answer": {"type": "answer", "sdp": "answer"},
+    }
+    refused = b.core.receive_web(thief, None, orjson.dumps(answer), 100.0, b.rng).messages
+    assert [(to, m.reason) for to, m in refused] == [(thief, "no pending offer")]
+    # The victim, on a, still answers it.
+    a.core.offer_from_elsewhere(
+        victim, pid(1), RemoteConnection("bbbbbbbbbbbb", 2), offer.offer, 100.0
+    )
+    back = a.core.receive_web(victim, None, orjson.dumps(answer), 100.0, a.rng).messages
+    assert [(to, type(m)) for to, m in back] == [
+        (RemoteConnection("bbbbbbbbbbbb", 2), RemoteAnswer)
+    ]
+
+
 def test_a_claim_redis_finds_taken_is_withdrawn_and_refused():
     # Two sockets claimed one peer_id on two processes before either saw the other's: the
     # write script keeps the first, and the second process is told (taken_elsewhere).

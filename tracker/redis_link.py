@@ -205,7 +205,7 @@ class RedisLink:
         if not self.up or self.publisher is None:
             return
         if events:
-            counted = {"k": "g", "e": events}
+            counted = {"k": "g", "f": self.process, "e": events}
             for channel in self.others:
                 outbox.setdefault(channel, []).append(counted)
         if outbox:

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from tracker.core import RelayedAnswer, RelayedOffer, RemoteConnection, TrackerCore, encode_web
+from tracker.core.shared_guard import SNAPSHOT_SECONDS
 
 # Source names remembered for the shared guard before the table starts again (a source counted
 # under its hash meanwhile is adopted again when it returns).
@@ -23,6 +24,7 @@ class SharedTracker:
     """Mixed into TrackerService: `link` is None in a process that shares nothing."""
 
     link = None
+    _next_table = 0.0  # when this process next sends its table of open sockets per source
 
     def switched(self, info_hashes: Iterable[bytes]) -> None:
         """A P2P switch committed here: applied, and pushed to every tracker process (they
@@ -83,7 +85,8 @@ class SharedTracker:
                         answer = RelayedAnswer(info_hash, peer_id, offer_id, message["s"])
                         sends += core.answer_from_elsewhere(consumer, target, answer).messages
                 elif kind == "g":
-                    blocked += core.replay_guard(self._replayed(message["e"]), now)
+                    events = self._replayed(message["e"])
+                    blocked += core.replay_guard(events, now, message["f"])
                 else:
                     rest.append(message)
         for recipient, message in sends:
@@ -128,22 +131,27 @@ class SharedTracker:
             self.core.adopt_source(stand_in, key)
 
     def guard_events(self, wanted: bool = True) -> list:
-        """The requests this process's guard counted, named by hash, for the others (taken
-        and dropped when there is no other process to tell: not `wanted`). One request is
-        kind + name as one string, followed by its arguments in a list if it has any: most
-        are WebSocket messages, without arguments, and a string is the cheapest to send and
-        read back."""
+        """The requests this process's guard counted, named by hash, for the others, and
+        every SNAPSHOT_SECONDS its table of open sockets per source (taken and dropped when
+        there is no other process to tell: not `wanted`). One request is kind + name as one
+        string, followed by its arguments in a list if it has any: most are WebSocket
+        messages, without arguments, and a string is the cheapest to send and read back."""
+        now = self.now()
+        table = now >= self._next_table
+        if table:
+            self._next_table = now + SNAPSHOT_SECONDS
         with self.lock:
-            events = self.core.guard_events()
+            events = self.core.guard_events(table)
         if not wanted:
             return []
         # A name forgotten since (the table starts again past _NAMES_MAX) is made again: an
-        # address never goes to Redis.
+        # address never goes to Redis. The key "" heads a table of sockets.
         name = self.hash_of.get
+        source_name = self.source_name
         return [
-            [kind + (name(key) or self.source_name(key)), *(a.decode("latin-1") for a in args)]
+            [kind + (key and (name(key) or source_name(key))), *(a.decode("latin-1") for a in args)]
             if args
-            else kind + (name(key) or self.source_name(key))
+            else kind + (key and (name(key) or source_name(key)))
             for key, kind, args in events
         ]
 

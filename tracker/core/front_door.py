@@ -280,16 +280,18 @@ class TrackerCore:
 
     def share_guard(self) -> None:
         """Record the requests the guard counts, for the other processes to count too."""
-        self.guard.shared = []
+        shared_guard.share(self.guard)
 
-    def guard_events(self) -> list:
-        """The requests counted since the last call, by source key (the shell names them)."""
-        return shared_guard.take_events(self.guard)
+    def guard_events(self, sockets: bool = False) -> list:
+        """The requests counted since the last call, by source key (the shell names them);
+        `sockets`: then the table of open sockets per source (every SNAPSHOT_SECONDS)."""
+        return shared_guard.take_events(self.guard, sockets)
 
-    def replay_guard(self, events, now: float) -> list[str]:
-        """Count the requests other processes counted; returns the sources now blocked (close
-        their sockets here)."""
-        return shared_guard.replay(self.guard, events, self._video_of, self._counted_as, now)
+    def replay_guard(self, events, now: float, process: str = "") -> list[str]:
+        """Count the requests other processes counted (`process` sent them); returns the
+        sources now blocked (close their sockets here)."""
+        guard = self.guard
+        return shared_guard.replay(guard, events, self._video_of, self._counted_as, now, process)
 
     def adopt_source(self, stand_in: str, key: str) -> None:
         """What was counted under `stand_in` (how other processes name `key`) is `key`'s."""

@@ -100,6 +100,8 @@ class Guard:
         # Several tracker processes: the requests counted here, for the others to count too
         # (shared_guard.py); None in a single process.
         self.shared: list[tuple[str, str, tuple]] | None = None
+        # Several processes: each source's open sockets on the others (sockets_elsewhere.py).
+        self.elsewhere = None
 
     def __len__(self) -> int:
         return len(self._sources)
@@ -124,13 +126,18 @@ class Guard:
         verdict = self.blocked(source, now)
         if verdict is not None:
             return None, verdict
-        if source.sockets >= self.config.max_sockets:
+        sockets = source.sockets
+        if self.elsewhere is not None:
+            sockets += self.elsewhere.count(key, now)
+        if sockets >= self.config.max_sockets:
             if self.shared is not None:
                 self.shared.append((key, "b", ()))
             return None, self.breach(source, REFUSED_SOCKETS, now)
         source.sockets += 1
-        if source.sockets >= self.config.alarm_sockets:
-            verdict = self._alarm(source, ALARM_SOCKETS, source.sockets, now, None)
+        if self.shared is not None:
+            self.shared.append((key, "o", ()))
+        if sockets + 1 >= self.config.alarm_sockets:
+            verdict = self._alarm(source, ALARM_SOCKETS, sockets + 1, now, None)
         return SocketMeter(source, self.config, now), verdict
 
     def close_socket(self, meter: SocketMeter, now: float) -> None:
@@ -138,6 +145,8 @@ class Guard:
             meter.open = False
             meter.source.sockets -= 1
             meter.source.last_seen = now
+            if self.shared is not None:
+                self.shared.append((meter.source.key, "c", ()))
 
     def meter_message(self, meter: SocketMeter, now: float) -> Verdict | None:
         source = meter.source
@@ -333,4 +342,6 @@ class Guard:
         ]
         for key in stale:
             del self._sources[key]
+        if self.elsewhere is not None:
+            self.elsewhere.expire(now)
         return len(stale)

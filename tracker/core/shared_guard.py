@@ -9,9 +9,11 @@ request answers it and rings its alarms; a replayed request that starts a block 
 source's sockets here too.
 
 Shared: the videos asked about (the video limit and its breaches), HTTP requests and HTTP
-announces per video, WebSocket messages against the source's message budget, and requests
-refused for a budget that is the process's own (a socket's messages; the address's sockets on
-that process, whose count is per process: an address may hold the socket limit on each).
+announces per video, WebSocket messages against the source's message budget, requests refused
+for a budget of a socket or of the address's sockets, and the sockets themselves: each open and
+close, and every SNAPSHOT_SECONDS the whole table of open sockets per source, which replaces
+the last one (sockets_elsewhere.py), so that the limit of sockets per source counts the
+source's sockets on every process and a lost message is corrected at the next table.
 """
 
 from __future__ import annotations
@@ -19,12 +21,31 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 
 from .guard import Guard
+from .sockets_elsewhere import SNAPSHOT_SECONDS, SocketsElsewhere
+
+__all__ = ["SNAPSHOT_SECONDS", "adopt", "replay", "share", "take_events"]
 
 Event = tuple[str, str, tuple]  # (source key, kind, arguments)
+# A socket opened, closed; a table of open sockets starts, one source's row in it.
+_SOCKET_KINDS = frozenset(("o", "c", "S", "n"))
 
 
-def take_events(guard: Guard) -> list[Event]:
+def share(guard: Guard) -> None:
+    guard.shared = []
+    guard.elsewhere = SocketsElsewhere()
+
+
+def take_events(guard: Guard, sockets: bool = False) -> list[Event]:
+    """The requests counted since the last call; `sockets`: then the table of open sockets per
+    source, which replaces the one the others held for this process."""
     events, guard.shared = guard.shared or [], []
+    if sockets:
+        events.append(("", "S", ()))
+        events.extend(
+            (key, "n", (str(source.sockets).encode(),))
+            for key, source in guard._sources.items()
+            if source.sockets > 0
+        )
     return events
 
 
@@ -34,12 +55,29 @@ def replay(
     video_of: Callable[[bytes], Hashable | None],
     counted_as: Callable[[bytes], Hashable],
     now: float,
+    process: str = "",
 ) -> list[str]:
-    """Count requests another process counted; returns the sources this blocked."""
+    """Count requests another process counted; returns the sources this blocked. `process`
+    names the sender, whose open sockets are counted apart (and replaced by its tables)."""
     journal, guard.shared = guard.shared, None  # a replayed request is not shared again
+    elsewhere = guard.elsewhere
+    table: dict[str, int] | None = None
     blocked = []
     try:
         for key, kind, args in events:
+            if kind in _SOCKET_KINDS:
+                if elsewhere is None:
+                    continue
+                if kind == "o":
+                    elsewhere.opened(process, key, now)
+                elif kind == "c":
+                    elsewhere.closed(process, key, now)
+                elif kind == "S":
+                    table = {}
+                    elsewhere.replace(process, table, now)
+                elif table is not None:
+                    table[key] = int(args[0])
+                continue
             source = guard.source(key, now)
             if kind == "v":
                 verdict = guard.request_videos(source, args, video_of, now)
@@ -50,8 +88,8 @@ def replay(
             elif kind == "m":
                 verdict = guard.meter_source(source, now)
             elif kind == "b":
-                # Refused there for a budget of its own (a socket's messages, the sockets of
-                # the address on that process): a step towards a block here too.
+                # Refused there (a socket's messages, the address's sockets): a step towards
+                # a block here too.
                 verdict = None if source.blocked_until > now else guard.breach(source, "", now)
             else:
                 continue
@@ -70,3 +108,5 @@ def adopt(guard: Guard, stand_in: str, key: str) -> None:
     if source is not None and key not in sources:
         source.key = key
         sources[key] = source
+    if guard.elsewhere is not None:
+        guard.elsewhere.adopt(stand_in, key)
