@@ -30,9 +30,9 @@ class Process:
 
 def tell(sender: Process, *others: Process, now: float = 0.0, table: bool = False) -> None:
     """The sender's guard events, replayed by the others (the link's flush and listener)."""
-    events = sender.core.guard_events(table)
+    every, some = sender.core.guard_events(now, table)
     for other in others:
-        other.core.replay_guard(events, now, sender.name)
+        other.core.replay_guard(every + some.get(other.name, []), now, sender.name)
 
 
 def test_one_process_alone_holds_the_limit_of_sockets_per_source():
@@ -87,7 +87,7 @@ def test_a_lost_close_is_corrected_by_the_next_table_of_open_sockets():
     assert b.open().refused
     a.close()
     a.close()
-    a.core.guard_events()  # the closes are lost on the way (a Redis outage)
+    a.core.guard_events(1.0)  # the closes are lost on the way (a Redis outage)
     assert b.open(now=1.0).refused
     tell(a, b, now=SNAPSHOT_SECONDS, table=True)
     assert not b.open(now=SNAPSHOT_SECONDS).refused

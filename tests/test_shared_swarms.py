@@ -68,6 +68,15 @@ def share(a: Process, b: Process, now: float = 0.0) -> None:
     a.store.replace_replica(VIDEO, b_web, {}, 0, now)
 
 
+def tell_others(process: Process, processes: list[Process], now: float) -> None:
+    """What the link sends: the requests every other process counts, and those only some do
+    (a WebSocket message, to the processes holding a socket of its source)."""
+    every, some = process.core.guard_events(now)
+    for other in processes:
+        if other is not process:
+            other.core.replay_guard(every + some.get(other.name, []), now, process.name)
+
+
 def two_processes(min_viewers: int = 1, **guard) -> tuple[Process, Process]:
     policy = Policy(
         guard=GuardConfig(**guard),
@@ -231,10 +240,7 @@ def test_a_crawler_split_over_two_processes_is_blocked_after_as_many_refusals_as
             messages = process.core.receive_web(socket, meter, scrape, 0.0, process.rng).messages
             process.core.disconnect(socket, meter, 0.0)
             # The other processes count it too (the link's broadcast).
-            events = process.core.guard_events()
-            for other in processes:
-                if other is not process:
-                    other.core.replay_guard(events, 0.0)
+            tell_others(process, processes, 0.0)
             reason = messages[0][1].reason if hasattr(messages[0][1], "reason") else None
             if reason and reason.startswith("blocked"):
                 return n
@@ -264,10 +270,7 @@ def test_an_address_flooding_from_sockets_on_two_processes_meets_one_message_bud
         for n in range(200):
             process, socket, meter = meters[n % len(meters)]
             messages = process.core.receive_web(socket, meter, scrape, n / 100, process.rng)
-            events = process.core.guard_events()
-            for other in processes:
-                if other is not process:
-                    other.core.replay_guard(events, n / 100)
+            tell_others(process, processes, n / 100)
             if getattr(messages.messages[0][1], "reason", "").startswith("blocked"):
                 return n
         return None
@@ -330,3 +333,43 @@ def test_a_peer_that_left_and_returns_is_written_again():
     assert a.store.take_journal()[0] == {(VIDEO, pid(1)): REMOVE_OWN}
     a.announce(socket, pid(1), now=2.0)
     assert list(a.store.take_journal()[0]) == [(VIDEO, pid(1))]
+
+
+def test_a_message_is_counted_only_by_the_processes_holding_a_socket_of_its_source():
+    a, b = two_processes()
+    meter, _ = a.core.open_socket("198.51.100.20", 0.0)
+    tell_others(a, [a, b], 0.0)  # b learns of the socket
+    scrape = orjson.dumps({"action": "scrape", "info_hash": wire_id(VIDEO)})
+    a.core.receive_web(Socket(1), meter, scrape, 0.1, a.rng)
+    every, some = a.core.guard_events(0.1)
+    assert not any(kind == "m" for _, kind, _ in every)
+    assert some == {}  # b holds no socket of that source: nothing for it to count
+    b.core.open_socket("198.51.100.20", 0.2)
+    tell_others(b, [a, b], 0.2)  # a learns of it
+    a.core.receive_web(Socket(1), meter, scrape, 0.3, a.rng)
+    every, some = a.core.guard_events(0.3)
+    # The message, then what is left after it: b lowers its budget to that, counting the
+    # message once.
+    assert [kind for _, kind, _ in some[b.name]] == ["m", "l"]
+
+
+def test_a_source_opening_a_socket_on_another_process_meets_what_is_left_of_its_budget():
+    def refused_on_b_after(messages_on_a: int) -> int:
+        a, b = two_processes(source_messages_per_minute=20, breaches_before_block=100)
+        key = "198.51.100.21"
+        on_a, _ = a.core.open_socket(key, 0.0)
+        scrape = orjson.dumps({"action": "scrape", "info_hash": wire_id(VIDEO)})
+        for _ in range(messages_on_a):
+            a.core.receive_web(Socket(1), on_a, scrape, 0.0, a.rng)
+        tell_others(a, [a, b], 0.0)
+        on_b, _ = b.core.open_socket(key, 0.0)
+        tell_others(b, [a, b], 0.0)  # the socket on b, told to a
+        tell_others(a, [a, b], 0.0)  # a's answer: what is left of the budget
+        for n in range(40):
+            out = b.core.receive_web(Socket(2), on_b, scrape, 0.0, b.rng).messages
+            if getattr(out[0][1], "reason", None):
+                return n
+        return 40
+
+    assert refused_on_b_after(0) == 20
+    assert refused_on_b_after(15) == 5

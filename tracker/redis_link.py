@@ -86,8 +86,8 @@ class RedisLink:
         self.shas: dict[str, str] = {}
         self.up = False
         self.dead: list[str] = []
-        # The live processes' channels but this one's: where the guard's requests go (a
-        # process started since the last refresh gets them from the next one on).
+        # The live processes but this one: where the guard's requests go (a process started
+        # since the last refresh gets them from the next one on).
         self.others: list[str] = []
         self.written: set[bytes] = set()  # swarms written since the last heartbeat
         self.last_heartbeat = 0.0
@@ -200,14 +200,15 @@ class RedisLink:
         counted: one PUBLISH per process, written without waiting. Dropped if Redis is
         unreachable: the senders offer again at their next announce."""
         self.sending = False
-        events = self.service.guard_events(wanted=bool(self.others))
+        every, some = self.service.guard_events(wanted=bool(self.others))
         outbox, self.outbox = self.outbox, {}
         if not self.up or self.publisher is None:
             return
-        if events:
-            counted = {"k": "g", "f": self.process, "e": events}
-            for channel in self.others:
-                outbox.setdefault(channel, []).append(counted)
+        for process in self.others:
+            events = every + some[process] if process in some else every
+            if events:
+                channel = self.channel(process)
+                outbox.setdefault(channel, []).append({"k": "g", "f": self.process, "e": events})
         if outbox:
             self.publisher.publish([(ch, orjson.dumps(msgs)) for ch, msgs in outbox.items()])
 
@@ -275,7 +276,7 @@ class RedisLink:
             self.written |= written
             raise
         self.dead = [process.decode() for process in dead]
-        self.others = [self.channel(p.decode()) for p in live if p.decode() != self.process]
+        self.others = [p.decode() for p in live if p.decode() != self.process]
         self.last_heartbeat = now
         swarms = set(
             self.store.swarms_in_use(now, now - self.service.core.config.announce_interval)

@@ -130,22 +130,29 @@ class SharedTracker:
         with self.lock:
             self.core.adopt_source(stand_in, key)
 
-    def guard_events(self, wanted: bool = True) -> list:
-        """The requests this process's guard counted, named by hash, for the others, and
-        every SNAPSHOT_SECONDS its table of open sockets per source (taken and dropped when
-        there is no other process to tell: not `wanted`). One request is kind + name as one
-        string, followed by its arguments in a list if it has any: most are WebSocket
-        messages, without arguments, and a string is the cheapest to send and read back."""
+    def guard_events(self, wanted: bool = True) -> tuple[list, dict[str, list]]:
+        """The requests this process's guard counted, named by hash: those for every other
+        process (with, every SNAPSHOT_SECONDS, its table of open sockets per source) and
+        those for some only, by process (taken and dropped when there is no other process to
+        tell: not `wanted`)."""
         now = self.now()
         table = now >= self._next_table
         if table:
             self._next_table = now + SNAPSHOT_SECONDS
         with self.lock:
-            events = self.core.guard_events(table)
+            every, some = self.core.guard_events(now, table)
         if not wanted:
-            return []
-        # A name forgotten since (the table starts again past _NAMES_MAX) is made again: an
-        # address never goes to Redis. The key "" heads a table of sockets.
+            return [], {}
+        return self._named(every), {
+            process: self._named(events) for process, events in some.items()
+        }
+
+    def _named(self, events: list) -> list:
+        """One request is kind + name as one string, followed by its arguments in a list if
+        it has any: most are WebSocket messages, without arguments, and a string is the
+        cheapest to send and read back. A name forgotten since (the table starts again past
+        _NAMES_MAX) is made again: an address never goes to Redis. The key "" heads a table
+        of sockets."""
         name = self.hash_of.get
         source_name = self.source_name
         return [

@@ -282,10 +282,11 @@ class TrackerCore:
         """Record the requests the guard counts, for the other processes to count too."""
         shared_guard.share(self.guard)
 
-    def guard_events(self, sockets: bool = False) -> list:
-        """The requests counted since the last call, by source key (the shell names them);
-        `sockets`: then the table of open sockets per source (every SNAPSHOT_SECONDS)."""
-        return shared_guard.take_events(self.guard, sockets)
+    def guard_events(self, now: float, sockets: bool = False) -> tuple[list, dict[str, list]]:
+        """The requests counted since the last call, by source key (the shell names them):
+        those for every other process, and those for some only, by process; `sockets`: then
+        the table of open sockets per source (every SNAPSHOT_SECONDS)."""
+        return shared_guard.take_events(self.guard, sockets, now)
 
     def replay_guard(self, events, now: float, process: str = "") -> list[str]:
         """Count the requests other processes counted (`process` sent them); returns the

@@ -35,18 +35,50 @@ def share(guard: Guard) -> None:
     guard.elsewhere = SocketsElsewhere()
 
 
-def take_events(guard: Guard, sockets: bool = False) -> list[Event]:
-    """The requests counted since the last call; `sockets`: then the table of open sockets per
-    source, which replaces the one the others held for this process."""
+def take_events(
+    guard: Guard, sockets: bool = False, now: float = 0.0
+) -> tuple[list[Event], dict[str, list[Event]]]:
+    """The requests counted since the last call: (those every other process counts, those
+    only some do, by process); `sockets`: then the table of open sockets per source, which
+    replaces the one the others held for this process.
+
+    A WebSocket message ("m") draws on its source's message budget, which a process asks only
+    when one of the source's sockets there sends a message: it goes only to the processes
+    holding a socket of the source. Most sources are one browser with one socket, so most
+    messages are counted once, not once per process. A process where the source opens a socket
+    is told, at once, what is left of the budget here ("l"), and takes the lower of that and
+    its own: the budget is one wherever the source's sockets are, as if every message had
+    been counted everywhere."""
     events, guard.shared = guard.shared or [], []
+    elsewhere = guard.elsewhere
+    some: dict[str, list[Event]] = {}
+    if elsewhere is None:
+        return events, some
+    every = []
+    for event in events:
+        if event[1] == "m":
+            for process in elsewhere.holders(event[0]):
+                some.setdefault(process, []).append(event)
+        else:
+            every.append(event)
+    # After the messages: a level counts them already, and a message replayed after it would
+    # be counted twice.
+    arrivals, elsewhere.arrivals = elsewhere.arrivals, []
+    per_source = guard.config.source_messages_per_minute
+    for process, key in arrivals:
+        source = guard._sources.get(key)
+        if source is not None:
+            left = source.bucket.level(per_source, per_source / 60.0, now)
+            if left < per_source:
+                some.setdefault(process, []).append((key, "l", (b"%.2f" % left,)))
     if sockets:
-        events.append(("", "S", ()))
-        events.extend(
+        every.append(("", "S", ()))
+        every.extend(
             (key, "n", (str(source.sockets).encode(),))
             for key, source in guard._sources.items()
             if source.sockets > 0
         )
-    return events
+    return every, some
 
 
 def replay(
@@ -87,6 +119,10 @@ def replay(
                 verdict = guard.http_announce(source, counted_as(args[0]), now)
             elif kind == "m":
                 verdict = guard.meter_source(source, now)
+            elif kind == "l":
+                per_source = guard.config.source_messages_per_minute
+                source.bucket.lower(float(args[0]), per_source, per_source / 60.0, now)
+                continue
             elif kind == "b":
                 # Refused there (a socket's messages, the address's sockets): a step towards
                 # a block here too.

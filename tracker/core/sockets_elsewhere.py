@@ -22,11 +22,18 @@ FORGET_AFTER_SECONDS = 5.0
 class SocketsElsewhere:
     """Open sockets per source key, per other process: a handful of processes, each a dict."""
 
-    __slots__ = ("_counts", "_heard")
+    __slots__ = ("_counts", "_heard", "arrivals")
 
     def __init__(self) -> None:
         self._counts: dict[str, dict[str, int]] = {}  # process -> source key -> open sockets
         self._heard: dict[str, float] = {}  # process -> when its last table (or first news) came
+        # (process, source key): a socket of the source opened there, and this process has not
+        # told it yet what is left of the source's message budget here (shared_guard.py).
+        self.arrivals: list[tuple[str, str]] = []
+
+    def holders(self, key: str) -> list[str]:
+        """The other processes where the source has an open socket."""
+        return [process for process, counts in self._counts.items() if key in counts]
 
     def count(self, key: str, now: float) -> int:
         """The source's open sockets on every other process still heard from."""
@@ -48,6 +55,8 @@ class SocketsElsewhere:
 
     def opened(self, process: str, key: str, now: float) -> None:
         counts = self._of(process, now)
+        if key not in counts:
+            self.arrivals.append((process, key))
         counts[key] = counts.get(key, 0) + 1
 
     def closed(self, process: str, key: str, now: float) -> None:

@@ -31,6 +31,15 @@ class TokenBucket:
         self.tokens = tokens - 1.0
         return True
 
+    def level(self, capacity: float, per_second: float, now: float) -> float:
+        """The tokens there are now (what take() would start from)."""
+        return min(capacity, self.tokens + (now - self.at) * per_second)
+
+    def lower(self, tokens: float, capacity: float, per_second: float, now: float) -> None:
+        """At most `tokens` left from now on (another process's count of the same budget)."""
+        self.tokens = min(self.level(capacity, per_second, now), tokens)
+        self.at = now
+
 
 class RecentEvents:
     """How many events happened within the last `window` seconds, counting at most `limit`:
