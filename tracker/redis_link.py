@@ -213,8 +213,10 @@ class RedisLink:
             self.publisher.publish([(ch, orjson.dumps(msgs)) for ch, msgs in outbox.items()])
 
     async def flush(self) -> None:
-        await self._connected()
+        # First: the guard's requests are taken even while Redis is unreachable (and dropped,
+        # as relays are), or they would pile up, one per WebSocket message, until it is back.
         self.send()
+        await self._connected()
         store = self.store
         web_ttl, http_ttl = self._ttls()
         with self.service.lock:  # a switch empties swarms from a thread
