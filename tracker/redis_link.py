@@ -1,8 +1,9 @@
 """A tracker process's link to the Redis its sibling processes share: all the I/O of sharing.
 
 Tasks, none on the message path (the core answers from memory, tracker/redis_store.py):
-  sender    at the end of each loop turn that relayed something: the messages for other
-            processes, one PUBLISH per process, on a connection that never waits for replies
+  sender    at the end of each loop turn that relayed something, at most every
+            SEND_EVERY_SECONDS: the messages for other processes, one PUBLISH per process,
+            on a connection that never waits for replies
             (tracker/redis_wire.py), with the requests this process's guard counted;
   writer    every FLUSH_SECONDS: the store's journal (one script call per swarm), in one
             pipeline, and the guard's requests not sent yet;
@@ -46,6 +47,10 @@ from tracker.redis_wire import Publisher, Subscription, connect
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.05
+# Relayed messages go out at the end of the loop turn, or this long after the last send if that
+# is later: under load, several turns' messages share one PUBLISH (each costs a command in
+# Redis and a read and a wake-up in the receiving process), for at most 5 ms more on the way.
+SEND_EVERY_SECONDS = 0.005
 REFRESH_SECONDS = 0.5
 HEARTBEAT_SECONDS = REFRESH_SECONDS
 # A process silent this long is dead: the others drop its peers at their next refresh, well
@@ -80,7 +85,8 @@ class RedisLink:
         self.broadcast = f"{prefix}:all"
         # Messages for other processes, by channel: one PUBLISH per channel and loop turn.
         self.outbox: dict[str, list[dict]] = {}
-        self.sending = False  # a send is scheduled for the end of this loop turn
+        self.sending = False  # a send is scheduled
+        self.sent_at = 0.0  # the loop's time of the last send
         self.client = None
         self.shas_loaded_once = False
         self.shas: dict[str, str] = {}
@@ -193,13 +199,19 @@ class RedisLink:
         self.outbox.setdefault(self.channel(recipient.process), []).append(payload)
         if not self.sending:
             self.sending = True
-            asyncio.get_running_loop().call_soon(self.send)
+            loop = asyncio.get_running_loop()
+            wait = self.sent_at + SEND_EVERY_SECONDS - loop.time()
+            if wait > 0:
+                loop.call_later(wait, self.send)
+            else:
+                loop.call_soon(self.send)
 
     def send(self) -> None:
         """The messages for other processes, and to each the requests this process's guard
         counted: one PUBLISH per process, written without waiting. Dropped if Redis is
         unreachable: the senders offer again at their next announce."""
         self.sending = False
+        self.sent_at = asyncio.get_running_loop().time()
         every, some = self.service.guard_events(wanted=bool(self.others))
         outbox, self.outbox = self.outbox, {}
         if not self.up or self.publisher is None:
