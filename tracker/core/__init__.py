@@ -7,15 +7,7 @@ protocol is testable with plain function calls. The shells call one object, Trac
 
 from .bencode import BencodeError, bdecode, bencode
 from .config import HARD_MAX_PEERS, MAX_CROWD_THRESHOLD, TrackerConfig
-from .front_door import (
-    CLOSE_POLICY_VIOLATION,
-    P2P_DISABLED,
-    UNKNOWN_INFOHASH,
-    HttpResult,
-    Policy,
-    Result,
-    TrackerCore,
-)
+from .front_door import CLOSE_POLICY_VIOLATION, P2P_DISABLED, UNKNOWN_INFOHASH, TrackerCore
 from .guard import Alarm, GuardConfig, SocketMeter
 from .message_types import (
     Event,
@@ -34,6 +26,7 @@ from .outgoing import (
     http_dict,
     web_json,
 )
+from .results import HttpResult, Policy, Result
 from .swarm import InMemorySwarmStore, KindCounts, Peer, RemoteConnection, SwarmStore
 
 __all__ = [

@@ -19,17 +19,17 @@ from __future__ import annotations
 
 import random
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from dataclasses import replace
 
-from . import shared_guard
 from .config import TrackerConfig
-from .guard import Alarm, Guard, GuardConfig, SocketMeter, Source, Verdict
+from .guard import Guard, SocketMeter, Source, Verdict
 from .http_parser import parse_http_announce, parse_http_scrape
 from .http_query import first_values, parse_query
 from .message_types import Event, ProtocolError, WebAnnounce, WebScrape
-from .outgoing import Failure, HttpFailure, HttpMessage, RelayedAnswer, RelayedOffer, WebMessage
-from .swarm import KindCounts, RemoteConnection, SwarmStore
+from .outgoing import Failure, HttpFailure, HttpMessage
+from .results import NOTHING, HttpResult, Policy, Result, answered, consequences, with_verdict
+from .several_processes import SeveralProcesses
+from .swarm import KindCounts, SwarmStore
 from .tracker import Tracker
 from .web_parser import parse_web_message
 
@@ -40,66 +40,7 @@ P2P_DISABLED = "P2P is disabled for this video"
 CLOSE_POLICY_VIOLATION = 1008
 
 
-@dataclass(frozen=True)
-class Policy:
-    """What the instance decides: the limits, which swarms (torrents, HLS renditions) it
-    publishes with P2P on (True) or off (False), a swarm it does not publish being absent,
-    the video each published swarm belongs to, and the crowd threshold of every swarm that has
-    one above 1 (a swarm absent from `min_viewers` has none).
-
-    `videos` maps a swarm to an opaque key of its video. The spy guard counts videos, not
-    swarms: a player that switches between the HLS renditions of one video (one swarm each,
-    plus perhaps its torrent) asks about one video. A published swarm absent from `videos`
-    is a video of its own."""
-
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
-    guard: GuardConfig = field(default_factory=GuardConfig)
-    p2p: Mapping[bytes, bool] = field(default_factory=dict)
-    videos: Mapping[bytes, Hashable] = field(default_factory=dict)
-    min_viewers: Mapping[bytes, int] = field(default_factory=dict)
-
-
-class Result(NamedTuple):
-    """What to do after one call: immutable, and a NamedTuple because one is built in a third
-    of the time a frozen dataclass takes (measured: 0.5 us against 0.17 us)."""
-
-    messages: tuple[tuple[object, WebMessage], ...] = ()
-    close: tuple[tuple[object, int], ...] = ()  # (connection, close code)
-    alarms: tuple[Alarm, ...] = ()
-    blocked_source: str | None = None  # close every socket of this source
-    refused: bool = False  # open_socket: refuse the upgrade
-
-
-class HttpResult(NamedTuple):
-    reply: HttpMessage
-    alarms: tuple[Alarm, ...] = ()
-    blocked_source: str | None = None
-
-
-_NOTHING = Result()
-
-
-def _answered(handle, *request) -> HttpMessage:
-    """The state machine's HTTP reply, or the failure reason of what it refuses."""
-    try:
-        return handle(*request)
-    except ProtocolError as error:
-        return HttpFailure(error.reason)
-
-
-def _consequences(verdict: Verdict, key: str | None) -> tuple[tuple[Alarm, ...], str | None]:
-    """A verdict's alarms, and its source if that is blocked (its sockets are to close)."""
-    return tuple(verdict.alarms), key if verdict.blocked_until is not None else None
-
-
-def _with_verdict(result: Result, verdict: Verdict | None, key: str | None) -> Result:
-    if verdict is None:
-        return result
-    alarms, blocked = _consequences(verdict, key)
-    return result._replace(alarms=alarms, blocked_source=blocked)
-
-
-class TrackerCore:
+class TrackerCore(SeveralProcesses):
     def __init__(self, store: SwarmStore, policy: Policy | None = None) -> None:
         self._policy = policy or Policy()
         self._p2p = dict(self._policy.p2p)
@@ -177,7 +118,7 @@ class TrackerCore:
                 for peer in self.swarms.drop_swarm(info_hash):
                     if peer.is_web:
                         messages.append((peer.connection, Failure("announce", refusal, info_hash)))
-        return Result(messages=tuple(messages)) if messages else _NOTHING
+        return Result(messages=tuple(messages)) if messages else NOTHING
 
     # WebSocket
 
@@ -185,9 +126,9 @@ class TrackerCore:
         """The meter of a new socket of source `key` (None: exempt, unmetered), checked before
         its upgrade is accepted; a refused Result: refuse it."""
         if key is None:
-            return None, _NOTHING
+            return None, NOTHING
         meter, verdict = self.guard.open_socket(key, now)
-        return meter, _with_verdict(Result(refused=meter is None), verdict, key)
+        return meter, with_verdict(Result(refused=meter is None), verdict, key)
 
     def disconnect(self, connection: object, meter: SocketMeter | None, now: float) -> None:
         """A closed socket leaves every swarm it was in (a closed tab sends no "stopped")."""
@@ -199,12 +140,12 @@ class TrackerCore:
         """A ping or pong costs a message of the socket's budget (a ping flood pinned the
         server's core while no message was counted); one over it closes the socket."""
         if meter is None:
-            return _NOTHING
+            return NOTHING
         verdict = self.guard.meter_message(meter, now)
         if verdict is None:
-            return _NOTHING
+            return NOTHING
         closing = Result(close=((connection, CLOSE_POLICY_VIOLATION),))
-        return _with_verdict(closing, verdict, meter.source.key)
+        return with_verdict(closing, verdict, meter.source.key)
 
     def receive_web(
         self,
@@ -221,7 +162,7 @@ class TrackerCore:
             verdict = self.guard.meter_message(meter, now)
             if verdict is not None:
                 refusal = self._refusal(raw, verdict.refusal)
-                return _with_verdict(Result(messages=((connection, refusal),)), verdict, key)
+                return with_verdict(Result(messages=((connection, refusal),)), verdict, key)
         try:
             message = parse_web_message(raw, swarms.config)
         except ProtocolError as error:
@@ -240,7 +181,7 @@ class TrackerCore:
         verdict = self.guard.request_videos(source, info_hashes, self._video_of, now)
         if verdict is not None and verdict.refusal is not None:
             failure = Failure(action, verdict.refusal, info_hashes[0])
-            return _with_verdict(Result(messages=((connection, failure),)), verdict, key)
+            return with_verdict(Result(messages=((connection, failure),)), verdict, key)
         if action == "announce" and message.offers and message.event != Event.STOPPED:
             sample, verdict = self.guard.sample(
                 source, meter.announced, message.info_hash, now, verdict
@@ -248,55 +189,7 @@ class TrackerCore:
             if not sample:
                 message = replace(message, offers=())
         outgoing = self._handle(connection, message, now, rng, key)
-        return _with_verdict(Result(messages=tuple(outgoing)), verdict, key)
-
-    # Relay from other processes (a shared store): already admitted by the sender's process
-
-    def offer_from_elsewhere(
-        self,
-        connection: object,
-        target: bytes,
-        sender: RemoteConnection,
-        offer: RelayedOffer,
-        now: float,
-    ) -> Result:
-        """An offer another process relayed to its peer `target` on this `connection`."""
-        sent = self.swarms.offer_from_elsewhere(connection, target, sender, offer, now)
-        return Result(messages=tuple(sent)) if sent else _NOTHING
-
-    def answer_from_elsewhere(
-        self, connection: object, to_peer_id: bytes, answer: RelayedAnswer
-    ) -> Result:
-        """An answer, checked by the answerer's process, to this connection's `to_peer_id`."""
-        sent = self.swarms.answer_from_elsewhere(connection, to_peer_id, answer)
-        return Result(messages=tuple(sent)) if sent else _NOTHING
-
-    def taken_elsewhere(self, info_hash: bytes, peer_id: bytes) -> Result:
-        """The shared store holds `peer_id` for another process's socket: refuse this one's."""
-        sent = self.swarms.taken_elsewhere(info_hash, peer_id)
-        return Result(messages=tuple(sent)) if sent else _NOTHING
-
-    # The guard of several processes (shared_guard.py)
-
-    def share_guard(self) -> None:
-        """Record the requests the guard counts, for the other processes to count too."""
-        shared_guard.share(self.guard)
-
-    def guard_events(self, now: float, sockets: bool = False) -> tuple[list, dict[str, list]]:
-        """The requests counted since the last call, by source key (the shell names them):
-        those for every other process, and those for some only, by process; `sockets`: then
-        the table of open sockets per source (every SNAPSHOT_SECONDS)."""
-        return shared_guard.take_events(self.guard, sockets, now)
-
-    def replay_guard(self, events, now: float, process: str = "") -> list[str]:
-        """Count the requests other processes counted (`process` sent them); returns the
-        sources now blocked (close their sockets here)."""
-        guard = self.guard
-        return shared_guard.replay(guard, events, self._video_of, self._counted_as, now, process)
-
-    def adopt_source(self, stand_in: str, key: str) -> None:
-        """What was counted under `stand_in` (how other processes name `key`) is `key`'s."""
-        shared_guard.adopt(self.guard, stand_in, key)
+        return with_verdict(Result(messages=tuple(outgoing)), verdict, key)
 
     def _handle(
         self, connection: object, message, now: float, rng: random.Random, key: str | None
@@ -334,7 +227,7 @@ class TrackerCore:
         except ProtocolError as error:
             return HttpResult(HttpFailure(error.reason))
         if source is None:
-            return HttpResult(_answered(swarms.handle_http_announce, message, now, rng, False))
+            return HttpResult(answered(swarms.handle_http_announce, message, now, rng, False))
         info_hash = message.info_hash
         if self.guard.shared is not None:
             # By swarm: each process knows the swarm's video from its own policy.
@@ -348,7 +241,7 @@ class TrackerCore:
             sample, verdict = self.guard.sample(source, source.announced, info_hash, now, verdict)
             if not sample:
                 message = replace(message, numwant=0)
-        reply = _answered(swarms.handle_http_announce, message, now, rng, True)
+        reply = answered(swarms.handle_http_announce, message, now, rng, True)
         return self._http_answer(reply, verdict, key)
 
     def scrape_http(self, query: bytes, key: str | None, now: float) -> HttpResult:
@@ -365,7 +258,7 @@ class TrackerCore:
             verdict = self.guard.request_videos(source, message.info_hashes, self._video_of, now)
             if verdict is not None and verdict.refusal is not None:
                 return self._http_refused(verdict, key)
-        reply = _answered(self.swarms.handle_http_scrape, message)
+        reply = answered(self.swarms.handle_http_scrape, message)
         return self._http_answer(reply, verdict, key)
 
     def _admit_http(self, key: str | None, now: float) -> tuple[Source | None, HttpResult | None]:
@@ -385,7 +278,7 @@ class TrackerCore:
     def _http_answer(self, reply: HttpMessage, verdict: Verdict | None, key: str | None):
         if verdict is None:
             return HttpResult(reply)
-        return HttpResult(reply, *_consequences(verdict, key))
+        return HttpResult(reply, *consequences(verdict, key))
 
     # Housekeeping and counts
 
