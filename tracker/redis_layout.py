@@ -15,7 +15,7 @@ from collections.abc import Callable
 from redis.exceptions import RedisError
 
 from tracker import redis_scripts
-from tracker.core import RemoteAnswer, RemoteConnection, RemoteOffer
+from tracker.core import RemoteAnswer, RemoteConnection, RemoteOffer, web_frame
 from tracker.core.addresses import HASH_HEX_DIGITS
 from tracker.redis_store import REMOVE_ANY, REMOVE_OWN
 
@@ -108,30 +108,43 @@ def http_peers(flat: list) -> dict[bytes, tuple[str, bytes, bool, str | None]]:
     }  # fmt: skip
 
 
-def relayed(process: str, recipient: RemoteConnection, message) -> dict | None:
+# What one PUBLISH to a process carries: records joined by RECORD_END, each either a JSON object
+# (the guard's requests) or a relayed offer or answer: its kind, then its fields joined by
+# FIELD_END, the last field being the text frame its recipient is sent as it is. The text is
+# built once, by the sender, and crosses untouched: no JSON around a JSON text (the SDP inside
+# escaped again, parsed again, encoded again). JSON escapes every control character, so neither
+# byte can occur inside a text, and the ids are in hex. A P2P switch made outside the loop
+# (publish_sync) is a JSON array.
+RECORD_END = b"\x00"
+FIELD_END = b"\x01"
+OFFER, ANSWER = b"o"[0], b"a"[0]
+
+
+def relayed(process: str, recipient: RemoteConnection, message) -> bytes | None:
     """An offer or answer for a socket of another process, as its channel carries it
     (tracker/service_sharing.py reads it)."""
     if type(message) is RemoteOffer:
         offer = message.offer
-        return {
-            "k": "o",
-            "to": recipient.connection,
-            "t": message.target.decode("latin-1"),
-            "f": [process, message.sender.relay_id],
-            "h": offer.info_hash.decode("latin-1"),
-            "p": offer.peer_id.decode("latin-1"),
-            "i": offer.offer_id.decode("latin-1"),
-            "s": offer.offer,
-        }
-    if type(message) is RemoteAnswer:
+        fields = (
+            b"o%d" % recipient.connection,
+            message.target.hex().encode(),
+            process.encode(),
+            b"%d" % message.sender.relay_id,
+            offer.info_hash.hex().encode(),
+            offer.peer_id.hex().encode(),
+            offer.offer_id.hex().encode(),
+            web_frame(offer),
+        )
+    elif type(message) is RemoteAnswer:
         answer = message.answer
-        return {
-            "k": "a",
-            "to": recipient.connection,
-            "t": message.to_peer_id.decode("latin-1"),
-            "h": answer.info_hash.decode("latin-1"),
-            "p": answer.peer_id.decode("latin-1"),
-            "i": answer.offer_id.decode("latin-1"),
-            "s": answer.answer,
-        }
-    return None
+        fields = (
+            b"a%d" % recipient.connection,
+            message.to_peer_id.hex().encode(),
+            answer.info_hash.hex().encode(),
+            answer.peer_id.hex().encode(),
+            answer.offer_id.hex().encode(),
+            web_frame(answer),
+        )
+    else:
+        return None
+    return FIELD_END.join(fields)

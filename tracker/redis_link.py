@@ -31,6 +31,7 @@ from redis.exceptions import NoScriptError, RedisError
 from tracker import redis_scripts
 from tracker.core import RemoteConnection
 from tracker.redis_layout import (
+    RECORD_END,
     http_peers,
     namespace,
     peer_op,
@@ -83,8 +84,9 @@ class RedisLink:
         self.store = store
         self.process = store.process
         self.broadcast = f"{prefix}:all"
-        # Messages for other processes, by channel: one PUBLISH per channel and loop turn.
-        self.outbox: dict[str, list[dict]] = {}
+        # Messages for other processes, by channel (records, redis_layout.RECORD_END): one
+        # PUBLISH per channel and send.
+        self.outbox: dict[str, list[bytes]] = {}
         self.sending = False  # a send is scheduled
         self.sent_at = 0.0  # the loop's time of the last send
         self.client = None
@@ -219,10 +221,10 @@ class RedisLink:
         for process in self.others:
             events = every + some[process] if process in some else every
             if events:
-                channel = self.channel(process)
-                outbox.setdefault(channel, []).append({"k": "g", "f": self.process, "e": events})
+                counted = orjson.dumps({"k": "g", "f": self.process, "e": events})
+                outbox.setdefault(self.channel(process), []).append(counted)
         if outbox:
-            self.publisher.publish([(ch, orjson.dumps(msgs)) for ch, msgs in outbox.items()])
+            self.publisher.publish([(ch, RECORD_END.join(rs)) for ch, rs in outbox.items()])
 
     async def flush(self) -> None:
         # First: the guard's requests are taken even while Redis is unreachable (and dropped,
@@ -347,6 +349,6 @@ class RedisLink:
             payloads, self.inbox = self.inbox, []
             for payload in payloads:
                 try:
-                    await self.service.from_elsewhere(orjson.loads(payload))
+                    await self.service.from_elsewhere(payload)
                 except Exception as error:  # noqa: BLE001 - one bad payload, not the rest
                     log.error("a message from another process failed: %s", type(error).__name__)

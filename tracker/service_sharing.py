@@ -8,12 +8,14 @@ Sources cross processes only as the keyed hash of their address (tracker.sources
 
 from collections.abc import Iterable
 
+import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 
-from tracker.core import RelayedAnswer, RelayedOffer, RemoteConnection, TrackerCore, encode_web
+from tracker.core import RelayedAnswer, RelayedOffer, RemoteConnection, TrackerCore
 from tracker.core.shared_guard import SNAPSHOT_SECONDS
+from tracker.redis_layout import ANSWER, FIELD_END, OFFER, RECORD_END
 
 # Source names remembered for the shared guard before the table starts again (a source counted
 # under its hash meanwhile is adopted again when it returns).
@@ -57,43 +59,56 @@ class SharedTracker:
 
     # From the other tracker processes (tracker.redis_link's listener)
 
-    async def from_elsewhere(self, messages: list[dict]) -> None:
-        """What one PUBLISH of another process carried (or a P2P switch made anywhere):
-        relayed offers and answers and counted requests handled under one hold of the lock,
-        then the sends."""
-        sends, blocked, rest = [], [], []
+    async def from_elsewhere(self, payload: bytes) -> None:
+        """What one PUBLISH of another process carried (redis_layout.RECORD_END), or a P2P
+        switch made anywhere (a JSON array): relayed offers and answers and counted requests
+        handled under one hold of the lock, then the sends (each relayed text as it came)."""
+        if payload[:1] == b"[":
+            await self._control(orjson.loads(payload))
+            return
+        sends, blocked = [], []
         now = self.now()
         numbered = self.numbered
         core = self.core
         with self.lock:
-            for message in messages:
-                kind = message["k"]
-                if kind == "o" or kind == "a":
-                    consumer = numbered.get(message["to"])
+            for record in payload.split(RECORD_END):
+                kind = record[0]
+                if kind == OFFER:
+                    to, target, process, number, info_hash, peer_id, offer_id, text = record[
+                        1:
+                    ].split(FIELD_END, 7)
+                    consumer = numbered.get(int(to))
                     if consumer is None:
                         continue  # the socket closed meanwhile
-                    info_hash = message["h"].encode("latin-1")
-                    peer_id = message["p"].encode("latin-1")
-                    offer_id = message["i"].encode("latin-1")
-                    target = message["t"].encode("latin-1")
-                    if kind == "o":
-                        offer = RelayedOffer(info_hash, peer_id, offer_id, message["s"])
-                        sender = RemoteConnection(*message["f"])
-                        result = core.offer_from_elsewhere(consumer, target, sender, offer, now)
-                        sends += result.messages
-                    else:
-                        answer = RelayedAnswer(info_hash, peer_id, offer_id, message["s"])
-                        sends += core.answer_from_elsewhere(consumer, target, answer).messages
-                elif kind == "g":
+                    fromhex = bytes.fromhex
+                    offer = RelayedOffer(fromhex(info_hash.decode()), fromhex(peer_id.decode()),
+                                         fromhex(offer_id.decode()), None)  # fmt: skip
+                    sender = RemoteConnection(process.decode(), int(number))
+                    target = fromhex(target.decode())
+                    if core.offer_from_elsewhere(consumer, target, sender, offer, now).messages:
+                        sends.append((consumer, text))
+                elif kind == ANSWER:
+                    to, target, info_hash, peer_id, offer_id, text = record[1:].split(FIELD_END, 5)
+                    consumer = numbered.get(int(to))
+                    if consumer is None:
+                        continue
+                    fromhex = bytes.fromhex
+                    answer = RelayedAnswer(fromhex(info_hash.decode()), fromhex(peer_id.decode()),
+                                           fromhex(offer_id.decode()), None)  # fmt: skip
+                    target = fromhex(target.decode())
+                    if core.answer_from_elsewhere(consumer, target, answer).messages:
+                        sends.append((consumer, text))
+                else:
+                    message = orjson.loads(record)
                     events = self._replayed(message["e"])
                     blocked += core.replay_guard(events, now, message["f"])
-                else:
-                    rest.append(message)
-        for recipient, message in sends:
-            await recipient.send_text(encode_web(message))
+        for consumer, text in sends:
+            await consumer.send_text(text.decode())
         for key in blocked:
             self._close_source(key)
-        for message in rest:
+
+    async def _control(self, messages: list[dict]) -> None:
+        for message in messages:
             kind = message["k"]
             if kind == "switch":
                 changed = [bytes.fromhex(info_hash) for info_hash in message["h"]]

@@ -24,6 +24,7 @@ from .outgoing import (
     encode_http,
     encode_web,
     http_dict,
+    web_frame,
     web_json,
 )
 from .results import HttpResult, Policy, Result
@@ -61,6 +62,7 @@ __all__ = [
     "bencode",
     "encode_http",
     "encode_web",
+    "web_frame",
     "http_dict",
     "web_json",
     "wire_id",

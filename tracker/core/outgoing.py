@@ -133,6 +133,11 @@ def encode_web(message: WebMessage) -> str:
     return orjson.dumps(web_json(message)).decode()
 
 
+def web_frame(message: WebMessage) -> bytes:
+    """encode_web's text as UTF-8 bytes (what another tracker process is sent)."""
+    return orjson.dumps(web_json(message))
+
+
 # HTTP
 
 
