@@ -12,6 +12,11 @@ from django.conf import settings
 @shared_task(ignore_result=True)
 def worker_heartbeat() -> None:
     # Its time on disk is what `serve` watches: proof the pool runs what it receives. The pool
-    # process's id, for whoever needs to know which one runs the tasks.
-    settings.WORKER_HEARTBEAT_FILE.parent.mkdir(parents=True, exist_ok=True)
-    settings.WORKER_HEARTBEAT_FILE.write_text(f"{os.getpid()}\n")
+    # process's id, for whoever needs to know which one runs the tasks: written aside and renamed
+    # into place, so that a reader never finds the file truncated and not yet written (seen
+    # once: an empty file read between write_text's truncation and its write).
+    path = settings.WORKER_HEARTBEAT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = path.with_name(f".{path.name}.{os.getpid()}")
+    fresh.write_text(f"{os.getpid()}\n")
+    os.replace(fresh, path)
