@@ -77,13 +77,18 @@ def tell_others(process: Process, processes: list[Process], now: float) -> None:
             other.core.replay_guard(every + some.get(other.name, []), now, process.name)
 
 
-def two_processes(min_viewers: int = 1, **guard) -> tuple[Process, Process]:
+def processes(count: int, min_viewers: int = 1, **guard) -> list[Process]:
     policy = Policy(
         guard=GuardConfig(**guard),
         p2p=dict.fromkeys([VIDEO, *VIDEOS], True),
         min_viewers={VIDEO: min_viewers},
     )
-    return Process("aaaaaaaaaaaa", policy), Process("bbbbbbbbbbbb", policy)
+    return [Process(letter * 12, policy) for letter in "abcdefgh"[:count]]
+
+
+def two_processes(min_viewers: int = 1, **guard) -> tuple[Process, Process]:
+    a, b = processes(2, min_viewers, **guard)
+    return a, b
 
 
 def pid(n: int) -> bytes:
@@ -373,3 +378,22 @@ def test_a_source_opening_a_socket_on_another_process_meets_what_is_left_of_its_
 
     assert refused_on_b_after(0) == 20
     assert refused_on_b_after(15) == 5
+
+
+def test_a_flood_block_holds_on_a_process_without_a_socket_of_the_address():
+    a, b, c = everyone = processes(3, source_messages_per_minute=20, breaches_before_block=3)
+    key = "198.51.100.22"
+    meters = [(p, Socket(1), p.core.open_socket(key, 0.0)[0]) for p in (a, b)]
+    for process in everyone:
+        tell_others(process, everyone, 0.0)
+    scrape = orjson.dumps({"action": "scrape", "info_hash": wire_id(VIDEO)})
+    for n in range(200):
+        process, socket, meter = meters[n % 2]
+        messages = process.core.receive_web(socket, meter, scrape, n / 100, process.rng)
+        tell_others(process, everyone, n / 100)
+        if getattr(messages.messages[0][1], "reason", "").startswith("blocked"):
+            break
+    # c holds no socket of the address, so no WebSocket message of it went there; the
+    # refusals did, and c blocks it too: its HTTP requests are refused there as well.
+    refused = c.core.scrape_http(b"info_hash=" + b"%01" * 20, key, n / 100)
+    assert refused.reply.reason.startswith("blocked")

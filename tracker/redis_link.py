@@ -108,7 +108,9 @@ class RedisLink:
         self.inbox_filled = asyncio.Event()
 
     def channel(self, process: str) -> str:
-        return f"{self.prefix}:p:{process}"
+        # "p2": the records of redis_layout; a process of an earlier version (JSON messages,
+        # on "p") and one of this one, side by side during a rolling restart, do not talk.
+        return f"{self.prefix}:p2:{process}"
 
     # Lifecycle
 
@@ -164,8 +166,9 @@ class RedisLink:
                 "does not persist" if share else "persists to disk",
                 "shared" if share else "kept per process (no address on a disk)",
             )
-        self.store.share_http = share
-        self.store.resync()
+        with self.service.lock:  # a switch empties swarms from a thread
+            self.store.share_http = share
+            self.store.resync()
         self.up = True
         log.warning("the tracker shares its swarms through Redis (process %s)", self.process)
 
@@ -174,7 +177,8 @@ class RedisLink:
             log.error("Redis unreachable (%s): serving this process's peers", type(error).__name__)
         self.up = False
         self.outbox.clear()
-        self.store.forget_replica()
+        with self.service.lock:
+            self.store.forget_replica()
 
     def _evalsha(self, pipe, name: str, keys: list[str], args: list) -> None:
         pipe.evalsha(self.shas[name], len(keys), *keys, *args)
@@ -234,7 +238,11 @@ class RedisLink:
         store = self.store
         web_ttl, http_ttl = self._ttls()
         with self.service.lock:  # a switch empties swarms from a thread
-            store.rewrite_after = min(web_ttl, http_ttl) / 2000
+            # Rewritten a quarter interval before the next announce would find the entry with
+            # only one interval left: a live peer's entry keeps more than one interval and a
+            # quarter, so one lost or late announce does not expire it in Redis.
+            interval = self.service.core.config.announce_interval
+            store.rewrite_after = max(0.0, min(web_ttl, http_ttl) / 1000 - 1.25 * interval)
             journal, dropped, completed = store.take_journal()
         if not (journal or dropped or completed):
             return
@@ -281,22 +289,28 @@ class RedisLink:
         if self.last_heartbeat and now - self.last_heartbeat > DEAD_AFTER_SECONDS:
             # Silent long enough for the others to take this process for dead: its peers
             # may have been removed as ghosts.
-            self.store.resync()
+            with self.service.lock:
+                self.store.resync()
         written, self.written = self.written, set()
         try:
-            dead, listed, live = await self.client.evalsha(
+            dead, listed, live, fresh = await self.client.evalsha(
                 self.shas["HEARTBEAT"], 2, procs, swarms_key(self.prefix), self.process,
                 dead_after, max(web_ttl, dead_after), *(h.hex() for h in written),
             )  # fmt: skip
         except _FAILURES:
             self.written |= written
             raise
+        if fresh and self.last_heartbeat:
+            # Beating before, absent now: Redis lost its data (restarted empty, perhaps while
+            # another process loaded the scripts again, so that no call here failed).
+            with self.service.lock:
+                self.store.resync()
         self.dead = [process.decode() for process in dead]
         self.others = [p.decode() for p in live if p.decode() != self.process]
         self.last_heartbeat = now
-        swarms = set(
-            self.store.swarms_in_use(now, now - self.service.core.config.announce_interval)
-        )
+        with self.service.lock:
+            since = now - self.service.core.config.announce_interval
+            swarms = set(self.store.swarms_in_use(now, since))
         swarms = list(swarms | {bytes.fromhex(h.decode()) for h in listed})
         if not swarms:
             return
@@ -324,13 +338,19 @@ class RedisLink:
         await self._connect_forever("publisher", Publisher)
 
     async def _connect_forever(self, name: str, protocol) -> None:
+        failing = False
         while True:
             try:
                 connection = await connect(self.url, protocol, REDIS_TIMEOUT_SECONDS)
                 setattr(self, name, connection)
+                failing = False
                 await connection.keep_alive()
-            except _FAILURES:
-                pass  # the writer and the refresher see an outage too, and say so
+            except (*_FAILURES, ConnectionError) as error:
+                # Once per outage: the writer and the refresher say when Redis is down, but this
+                # connection may fail alone (an option of the URL only redis-py honours).
+                if not failing:
+                    log.warning("the tracker's Redis %s failed: %s", name, type(error).__name__)
+                failing = True
             except Exception as error:  # noqa: BLE001 - the connection must come back
                 log.error("the tracker's Redis %s failed: %s", name, type(error).__name__)
             setattr(self, name, None)

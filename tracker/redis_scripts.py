@@ -121,7 +121,8 @@ HEARTBEAT = (
     _NOW
     + """
 local forget = now - tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], now, ARGV[1])
+-- 1 if this process was not in the set: new, or Redis lost its data (a restart).
+local fresh = redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', forget)
 for i = 4, #ARGV do redis.call('ZADD', KEYS[2], now, ARGV[i]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', forget)
@@ -132,6 +133,7 @@ return {
   redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2])),
   redis.call('ZRANGE', KEYS[2], 0, -1),
   redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - tonumber(ARGV[2])), '+inf'),
+  fresh,
 }
 """
 )

@@ -49,10 +49,10 @@ class SharedSwarmStore:
         self.downloaded: dict[bytes, int] = {}  # downloads as Redis counted them
         self.used: dict[bytes, float] = {}  # swarm -> last time this process used it
         # Own peers: when each was last journaled, and what Redis then got. A peer announcing
-        # again unchanged is journaled again only once its entry in Redis is half-way to its
-        # expiry (`rewrite_after`), not at every announce.
+        # again unchanged is journaled again only `rewrite_after` seconds after the last time,
+        # not at every announce (a client announcing more often than its interval).
         self.journaled: dict[PeerKey, tuple[float, tuple]] = {}
-        self.rewrite_after = 0.0  # set by the link: half the peers' time to live in Redis
+        self.rewrite_after = 0.0  # set by the link from the peers' time to live in Redis
         self.clock = 0.0  # the time of the link's last refresh, for swarms only scraped
 
     def connection_number(self, peer: Peer) -> int:
@@ -131,10 +131,9 @@ class SharedSwarmStore:
     def drop_swarm(self, info_hash: bytes) -> list[Peer]:
         dropped = self.view.drop_swarm(info_hash)
         self.remote.pop(info_hash, None)
-        for key in [key for key in self.journal if key[0] == info_hash]:
-            del self.journal[key]
-        for key in [key for key in self.journaled if key[0] == info_hash]:
-            del self.journaled[key]
+        for peer in dropped:
+            self.journal.pop((info_hash, peer.peer_id), None)
+            self.journaled.pop((info_hash, peer.peer_id), None)
         self.dropped.add(info_hash)
         return dropped
 

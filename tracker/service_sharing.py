@@ -6,6 +6,7 @@ process's sockets, P2P switches and policy changes, and the requests their spy g
 Sources cross processes only as the keyed hash of their address (tracker.sources.hashed).
 """
 
+import logging
 from collections.abc import Iterable
 
 import orjson
@@ -16,6 +17,8 @@ from django.db import close_old_connections
 from tracker.core import RelayedAnswer, RelayedOffer, RemoteConnection, TrackerCore
 from tracker.core.shared_guard import SNAPSHOT_SECONDS
 from tracker.redis_layout import ANSWER, FIELD_END, OFFER, RECORD_END
+
+log = logging.getLogger(__name__)
 
 # Source names remembered for the shared guard before the table starts again (a source counted
 # under its hash meanwhile is adopted again when it returns).
@@ -66,46 +69,56 @@ class SharedTracker:
         if payload[:1] == b"[":
             await self._control(orjson.loads(payload))
             return
-        sends, blocked = [], []
+        sends: list = []
+        blocked: list = []
         now = self.now()
-        numbered = self.numbered
-        core = self.core
         with self.lock:
             for record in payload.split(RECORD_END):
-                kind = record[0]
-                if kind == OFFER:
-                    to, target, process, number, info_hash, peer_id, offer_id, text = record[
-                        1:
-                    ].split(FIELD_END, 7)
-                    consumer = numbered.get(int(to))
-                    if consumer is None:
-                        continue  # the socket closed meanwhile
-                    fromhex = bytes.fromhex
-                    offer = RelayedOffer(fromhex(info_hash.decode()), fromhex(peer_id.decode()),
-                                         fromhex(offer_id.decode()), None)  # fmt: skip
-                    sender = RemoteConnection(process.decode(), int(number))
-                    target = fromhex(target.decode())
-                    if core.offer_from_elsewhere(consumer, target, sender, offer, now).messages:
-                        sends.append((consumer, text))
-                elif kind == ANSWER:
-                    to, target, info_hash, peer_id, offer_id, text = record[1:].split(FIELD_END, 5)
-                    consumer = numbered.get(int(to))
-                    if consumer is None:
-                        continue
-                    fromhex = bytes.fromhex
-                    answer = RelayedAnswer(fromhex(info_hash.decode()), fromhex(peer_id.decode()),
-                                           fromhex(offer_id.decode()), None)  # fmt: skip
-                    target = fromhex(target.decode())
-                    if core.answer_from_elsewhere(consumer, target, answer).messages:
-                        sends.append((consumer, text))
-                else:
-                    message = orjson.loads(record)
-                    events = self._replayed(message["e"])
-                    blocked += core.replay_guard(events, now, message["f"])
+                try:
+                    self._relayed_in(record, sends, blocked, now)
+                except (ValueError, KeyError, IndexError, TypeError) as error:
+                    # One malformed record (another version, a corrupted message), not the
+                    # rest of what the PUBLISH carried.
+                    log.warning("a record from another process was refused: %s",
+                                type(error).__name__)  # fmt: skip
         for consumer, text in sends:
             await consumer.send_text(text.decode())
         for key in blocked:
             self._close_source(key)
+
+    def _relayed_in(self, record: bytes, sends: list, blocked: list, now: float) -> None:
+        """One record of another process (under the lock): an offer or answer to send on if
+        its recipient still holds the peer, or the requests its guard counted."""
+        core, numbered, fromhex = self.core, self.numbered, bytes.fromhex
+        kind = record[0]
+        if kind == OFFER:
+            to, target, process, number, info_hash, peer_id, offer_id, text = record[1:].split(
+                FIELD_END, 7
+            )
+            consumer = numbered.get(int(to))
+            if consumer is None:
+                return  # the socket closed meanwhile
+            offer = RelayedOffer(fromhex(info_hash.decode()), fromhex(peer_id.decode()),
+                                 fromhex(offer_id.decode()), None)  # fmt: skip
+            sender = RemoteConnection(process.decode(), int(number))
+            target = fromhex(target.decode())
+            if core.offer_from_elsewhere(consumer, target, sender, offer, now).messages:
+                sends.append((consumer, text))
+        elif kind == ANSWER:
+            to, target, info_hash, peer_id, offer_id, text = record[1:].split(FIELD_END, 5)
+            consumer = numbered.get(int(to))
+            if consumer is None:
+                return
+            answer = RelayedAnswer(fromhex(info_hash.decode()), fromhex(peer_id.decode()),
+                                   fromhex(offer_id.decode()), None)  # fmt: skip
+            target = fromhex(target.decode())
+            if core.answer_from_elsewhere(consumer, target, answer).messages:
+                sends.append((consumer, text))
+        else:
+            message = orjson.loads(record)
+            if message.get("k") == "g":
+                events = self._replayed(message["e"])
+                blocked += core.replay_guard(events, now, message["f"])
 
     async def _control(self, messages: list[dict]) -> None:
         for message in messages:

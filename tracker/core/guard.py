@@ -160,10 +160,14 @@ class Guard:
             if self.shared is not None:
                 self.shared.append((source.key, "b", ()))
             return self.breach(source, REFUSED_RATE, now)
+        if not source.bucket.take(per_source, per_source / 60.0, now):
+            if self.shared is not None:
+                # Refused for the address's budget: every process counts the breach
+                # (shared_guard.py), not only those its WebSocket messages go to.
+                self.shared.append((source.key, "M", ()))
+            return self.breach(source, REFUSED_RATE, now)
         if self.shared is not None:
             self.shared.append((source.key, "m", ()))
-        if not source.bucket.take(per_source, per_source / 60.0, now):
-            return self.breach(source, REFUSED_RATE, now)
         return None
 
     def meter_source(self, source: Source, now: float) -> Verdict | None:

@@ -45,10 +45,12 @@ def take_events(
     A WebSocket message ("m") draws on its source's message budget, which a process asks only
     when one of the source's sockets there sends a message: it goes only to the processes
     holding a socket of the source. Most sources are one browser with one socket, so most
-    messages are counted once, not once per process. A process where the source opens a socket
-    is told, at once, what is left of the budget here ("l"), and takes the lower of that and
-    its own: the budget is one wherever the source's sockets are, as if every message had
-    been counted everywhere."""
+    messages are counted once, not once per process. One the budget refused ("M") goes to every
+    process, which counts it as a message if it holds a socket of the source, else as a
+    breach: the steps towards a block are counted everywhere, and the block holds everywhere.
+    A process where the source opens a socket is told, at once, what is left of the budget
+    here ("l"), and takes the lower of that and its own: the budget is one wherever the
+    source's sockets are, as if every message had been counted everywhere."""
     events, guard.shared = guard.shared or [], []
     elsewhere = guard.elsewhere
     some: dict[str, list[Event]] = {}
@@ -117,8 +119,12 @@ def replay(
                 verdict = guard.http_request(source, now)
             elif kind == "a":
                 verdict = guard.http_announce(source, counted_as(args[0]), now)
-            elif kind == "m":
+            elif kind == "m" or (kind == "M" and source.sockets):
                 verdict = guard.meter_source(source, now)
+            elif kind == "M":
+                # A message refused there for the address's budget, and no socket of it here
+                # to count its messages: the breach is counted, as every process does.
+                verdict = None if source.blocked_until > now else guard.breach(source, "", now)
             elif kind == "l":
                 per_source = guard.config.source_messages_per_minute
                 source.bucket.lower(float(args[0]), per_source, per_source / 60.0, now)
