@@ -312,7 +312,7 @@ def test_the_crowd_threshold_counts_the_viewers_of_every_process_and_an_address_
     assert offers_relayed("10.0.0.1") == 0
 
 
-def test_a_peer_announcing_again_unchanged_is_written_again_only_half_way_to_its_expiry():
+def test_a_peer_announcing_again_unchanged_is_written_again_only_after_rewrite_after():
     a, _ = two_processes()
     a.store.rewrite_after = 120.0
     socket = Socket(1)
