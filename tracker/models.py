@@ -39,10 +39,35 @@ INCIDENT_GAP = timedelta(hours=1)
 TIMELINE_BARS = 24
 
 
-class IncidentQuerySet(models.QuerySet):
-    def unacknowledged(self) -> "IncidentQuerySet":
+class AcknowledgedQuerySet(models.QuerySet):
+    def unacknowledged(self):
         return self.filter(acknowledged_at__isnull=True)
 
+
+class Acknowledged(models.Model):
+    """Something staff mark as seen: who first did, and when (an incident, an alarm)."""
+
+    # A username, not a foreign key: the record must outlive the account (as the audit log).
+    acknowledged_by = models.CharField(max_length=150, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+    def acknowledge(self, username: str) -> bool:
+        """Mark it seen; False if it already was (the first acknowledgement is kept)."""
+        if self.acknowledged:
+            return False
+        self.acknowledged_by, self.acknowledged_at = username, timezone.now()
+        self.save(update_fields=["acknowledged_by", "acknowledged_at"])
+        return True
+
+
+class IncidentQuerySet(AcknowledgedQuerySet):
     def current(self, kind: str, network: str, at) -> tuple["Incident", bool]:
         """The open incident of this kind and network that `at` continues, or a new one; True
         if opened. One process writes alarms (tracker.alarms' thread)."""
@@ -57,7 +82,7 @@ class IncidentQuerySet(models.QuerySet):
         return self.create(kind=kind, network=network, first_seen=at, last_seen=at), True
 
 
-class Incident(models.Model):
+class Incident(Acknowledged):
     """Alarms of one kind from one network (/16 or /32) close in time: counts only, never an
     address (its alarms name their sources by a keyed hash)."""
 
@@ -70,8 +95,6 @@ class Incident(models.Model):
     # How many sources the last e-mail and webhook post told of: 0 until the first is sent,
     # then the next goes out when the incident has grown tenfold.
     notified_sources = models.PositiveIntegerField(default=0)
-    acknowledged_by = models.CharField(max_length=150, blank=True)
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
 
     objects = IncidentQuerySet.as_manager()
 
@@ -80,10 +103,6 @@ class Incident(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} from {self.network}"
-
-    @property
-    def acknowledged(self) -> bool:
-        return self.acknowledged_at is not None
 
     @property
     def notice_due(self) -> bool:
@@ -110,12 +129,11 @@ class Incident(models.Model):
 
     def acknowledge(self, username: str) -> bool:
         """Mark it and its alarms seen; False if it already was (the first is kept)."""
-        if self.acknowledged:
+        if not super().acknowledge(username):
             return False
-        now = timezone.now()
-        self.acknowledged_by, self.acknowledged_at = username, now
-        self.save(update_fields=["acknowledged_by", "acknowledged_at"])
-        self.alarms.unacknowledged().update(acknowledged_by=username, acknowledged_at=now)
+        self.alarms.unacknowledged().update(
+            acknowledged_by=username, acknowledged_at=self.acknowledged_at
+        )
         return True
 
     def timeline(self, bars: int = TIMELINE_BARS) -> list[int]:
@@ -129,10 +147,7 @@ class Incident(models.Model):
         return counts
 
 
-class AlarmQuerySet(models.QuerySet):
-    def unacknowledged(self) -> "AlarmQuerySet":
-        return self.filter(acknowledged_at__isnull=True)
-
+class AlarmQuerySet(AcknowledgedQuerySet):
     def record(
         self,
         kind: str,
@@ -172,7 +187,7 @@ class AlarmQuerySet(models.QuerySet):
         return alarm, False
 
 
-class Alarm(models.Model):
+class Alarm(Acknowledged):
     kind = models.CharField(max_length=20, choices=AlarmKind.choices)
     source_hash = models.CharField(
         "source", max_length=16, help_text="Keyed hash of the address; the key changes daily."
@@ -186,9 +201,6 @@ class Alarm(models.Model):
     incident = models.ForeignKey(
         Incident, null=True, blank=True, on_delete=models.SET_NULL, related_name="alarms"
     )
-    # A username, not a foreign key: the record must outlive the account (as the audit log).
-    acknowledged_by = models.CharField(max_length=150, blank=True)
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
 
     objects = AlarmQuerySet.as_manager()
 
@@ -201,19 +213,6 @@ class Alarm(models.Model):
     @property
     def description(self) -> str:
         return f"{self.measure} {_MEASURES[self.kind]} within {self.window} s"
-
-    @property
-    def acknowledged(self) -> bool:
-        return self.acknowledged_at is not None
-
-    def acknowledge(self, username: str) -> bool:
-        """Mark it seen; False if it already was (the first acknowledgement is kept)."""
-        if self.acknowledged:
-            return False
-        self.acknowledged_by = username
-        self.acknowledged_at = timezone.now()
-        self.save(update_fields=["acknowledged_by", "acknowledged_at"])
-        return True
 
 
 class PolicyVersion(models.Model):
