@@ -9,10 +9,8 @@ each source binds its own 127.77.x.y address (Linux routes all of 127.0.0.0/8 to
 import json
 import re
 import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote_from_bytes
 
@@ -20,7 +18,7 @@ import httpx
 import pytest
 
 from tests.browser import chromium, chromium_available
-from tests.test_no_ip_at_rest_live import SpyInstance, Webhook, log_in
+from tests.test_no_ip_at_rest_live import Webhook, alarmed_instance, log_in
 from tracker.core.guard import GuardConfig
 
 pytestmark = pytest.mark.e2e
@@ -44,19 +42,7 @@ def incident_rows(page: str) -> list[str]:
 
 
 def test_500_sources_of_one_network_are_one_incident_one_mail_one_post_one_row(tmp_path):
-    Webhook.received = []
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    live = SpyInstance(
-        tmp_path / "data",
-        extra={
-            "PEERVEIL_ADMIN_EMAIL": "admins@example.org",
-            "PEERVEIL_ALARM_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/alarms",
-        },
-    )
-    live.data_dir.mkdir()
-    live.manage("migrate", "--noinput")
-    live.manage("ensure_admin")
+    live, hook = alarmed_instance(tmp_path)
     live.start("--no-worker")
     try:
         started = time.monotonic()

@@ -65,6 +65,25 @@ class Webhook(BaseHTTPRequestHandler):
         pass
 
 
+def alarmed_instance(tmp_path) -> tuple[SpyInstance, ThreadingHTTPServer]:
+    """A migrated instance with an admin, whose alarms go by e-mail and to a webhook served
+    here (Webhook.received, emptied); the caller starts it, and shuts the hook down."""
+    Webhook.received = []
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    live = SpyInstance(
+        tmp_path / "data",
+        extra={
+            "PEERVEIL_ADMIN_EMAIL": "admins@example.org",
+            "PEERVEIL_ALARM_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/alarms",
+        },
+    )
+    live.data_dir.mkdir()
+    live.manage("migrate", "--noinput")
+    live.manage("ensure_admin")
+    return live, hook
+
+
 def info_hash(n: int) -> bytes:
     return make_info_hash(f"spy test {n}")
 
@@ -209,19 +228,7 @@ def needles(address: str) -> list[bytes]:
 
 
 def test_known_addresses_leave_no_trace_after_traffic_alarms_and_blocks(tmp_path):
-    Webhook.received = []
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
-    live = SpyInstance(
-        tmp_path / "data",
-        extra={
-            "PEERVEIL_ADMIN_EMAIL": "admins@example.org",
-            "PEERVEIL_ALARM_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/alarms",
-        },
-    )
-    live.data_dir.mkdir()
-    live.manage("migrate", "--noinput")
-    live.manage("ensure_admin")
+    live, hook = alarmed_instance(tmp_path)
     seed = "from tests.tracker_helpers import add_video\n"
     seed += f"for n in range({VIDEOS}): add_video(f'spy test {{n}}')"
     live.manage("shell", "-c", seed)
