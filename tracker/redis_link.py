@@ -30,6 +30,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from tracker import redis_scripts
 from tracker.core import RemoteConnection
+from tracker.core.sockets_elsewhere import FORGET_AFTER_SECONDS
 from tracker.redis_layout import (
     RECORD_END,
     http_peers,
@@ -55,8 +56,9 @@ SEND_EVERY_SECONDS = 0.005
 REFRESH_SECONDS = 0.5
 HEARTBEAT_SECONDS = REFRESH_SECONDS
 # A process silent this long is dead: the others drop its peers at their next refresh, well
-# within one sweep (tracker.service.SWEEP_SECONDS).
-DEAD_AFTER_SECONDS = 5.0
+# within one sweep (tracker.service.SWEEP_SECONDS), and, by the same rule, their guards its
+# sockets (tracker/core/sockets_elsewhere.py).
+DEAD_AFTER_SECONDS = FORGET_AFTER_SECONDS
 # Redis calls give up after this: a stalled Redis must not stall the tasks for long.
 REDIS_TIMEOUT_SECONDS = 2.0
 RETRY_SECONDS = 0.5

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 # A process sends its table this often (empty too: it says "none"); its counts are dropped when
 # no table came for FORGET_AFTER_SECONDS (two and a half periods: one late or lost table is
-# not enough), about when the others take it for dead (tracker.redis_link).
+# not enough); the Redis link takes a process silent that long for dead (tracker.redis_link).
 SNAPSHOT_SECONDS = 2.0
 FORGET_AFTER_SECONDS = 5.0
 
