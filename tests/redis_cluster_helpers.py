@@ -13,7 +13,7 @@ import redis
 from websockets.asyncio.client import connect
 
 from tests.live import LiveInstance, free_port
-from tracker.redis_layout import namespace, processes_key, swarm_keys
+from tracker.redis_layout import namespace, processes_key, pseudonyms, swarm_keys
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -68,9 +68,18 @@ def prefix_of(instance: LiveInstance) -> str:
 
 
 def web_peers(instance: LiveInstance, url: str, info_hash: bytes) -> dict[bytes, str]:
-    """peer_id -> the process holding its socket, as Redis has it."""
+    """pseudonym -> the process holding its socket, as Redis has it (no peer_id)."""
     keys = swarm_keys(prefix_of(instance), info_hash)
     return {k: v[:12].decode() for k, v in redis_client(url).hgetall(keys[0]).items()}
+
+
+def holders(instance: LiveInstance, url: str, info_hash: bytes, peer_ids) -> dict[bytes, str]:
+    """peer_id -> the process holding its socket, for those of these web peers Redis has (under
+    their pseudonyms, made with the instance's secret key)."""
+    pseudonym = pseudonyms(secret_key(instance))
+    named = {pseudonym(peer_id): peer_id for peer_id in peer_ids}
+    found = web_peers(instance, url, info_hash)
+    return {named[k]: process for k, process in found.items() if k in named}
 
 
 async def owners_of(
@@ -79,8 +88,8 @@ async def owners_of(
     """The processes holding these peers, once Redis has them all (written every 50 ms)."""
     deadline = time.monotonic() + within
     while True:
-        found = web_peers(instance, url, info_hash)
-        if all(peer_id in found for peer_id in peer_ids) or time.monotonic() > deadline:
+        found = holders(instance, url, info_hash, peer_ids)
+        if len(found) == len(set(peer_ids)) or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.05)
 

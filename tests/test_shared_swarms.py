@@ -17,10 +17,12 @@ from tracker.core import (
     TrackerCore,
     wire_id,
 )
+from tracker.redis_layout import pseudonyms
 from tracker.redis_store import REMOVE_OWN, SharedSwarmStore
 
 VIDEO = bytes(range(100, 120))
 VIDEOS = [bytes([n]) * 20 for n in range(1, 30)]
+PSEUDONYM = pseudonyms("the instance's secret key")  # every process of the instance derives it
 
 
 class Socket:
@@ -31,7 +33,7 @@ class Socket:
 class Process:
     def __init__(self, name: str, policy: Policy) -> None:
         self.name = name
-        self.store = SharedSwarmStore(name)
+        self.store = SharedSwarmStore(name, PSEUDONYM)
         self.core = TrackerCore(self.store, policy)
         self.core.share_guard()
         self.rng = random.Random(name)
@@ -54,11 +56,13 @@ class Process:
 
 
 def own_peers(process: Process) -> dict:
-    """What Redis holds of this process's web peers after its journal was written."""
+    """What Redis holds of this process's web peers after its journal was written, by
+    pseudonym."""
     web = {}
-    for (info_hash, peer_id), change in process.store.take_journal()[0].items():
+    for (info_hash, pseudonym), change in process.store.take_journal()[0].items():
         if change != REMOVE_OWN and info_hash == VIDEO:
-            web[peer_id] = (process.name, change.connection.relay_id, change.seeder, change.source)
+            number = change.connection.relay_id
+            web[pseudonym] = (process.name, number, change.seeder, change.source)
     return web
 
 
@@ -115,10 +119,13 @@ def test_an_offer_for_a_peer_of_the_other_process_goes_there_and_its_answer_come
     sent = a.announce(on_a, pid(1), offers=1)
     (recipient, offer) = next((to, m) for to, m in sent if type(m) is RemoteOffer)
     assert recipient == RemoteConnection("bbbbbbbbbbbb", 2)
-    assert offer.target == pid(2) and offer.sender is on_a
-    # Process B receives it for its socket and sends it on, pending for the answer.
+    assert offer.target == PSEUDONYM(pid(2)) and offer.sender is on_a
+    # Process B receives it for its socket, whose peer it knows by that pseudonym, and sends
+    # it on, pending for the answer.
+    target = b.store.peer_id_of(VIDEO, offer.target)
+    assert target == pid(2)
     delivered = b.core.offer_from_elsewhere(
-        on_b, offer.target, RemoteConnection("aaaaaaaaaaaa", 1), offer.offer, 0.0
+        on_b, target, RemoteConnection("aaaaaaaaaaaa", 1), offer.offer, 0.0
     )
     assert delivered.messages == ((on_b, offer.offer),)
     answer = {
@@ -191,7 +198,7 @@ def test_a_peer_id_held_in_another_swarm_on_the_other_process_answers_and_stops_
     assert b.core.swarms.store.counts(VIDEO)[:2] == (0, 2)  # the victim is still there
     sent = b.announce(offerer, pid(2), offers=1, now=100.0)
     (recipient, offer) = next((to, m) for to, m in sent if type(m) is RemoteOffer)
-    assert recipient == RemoteConnection("aaaaaaaaaaaa", 1) and offer.target == pid(1)
+    assert recipient == RemoteConnection("aaaaaaaaaaaa", 1) and offer.target == PSEUDONYM(pid(1))
     answer = {
         "action": "announce",
         "info_hash": wire_id(VIDEO),
@@ -203,6 +210,8 @@ def test_a_peer_id_held_in_another_swarm_on_the_other_process_answers_and_stops_
     refused = b.core.receive_web(thief, None, orjson.dumps(answer), 100.0, b.rng).messages
     assert [(to, m.reason) for to, m in refused] == [(thief, "no pending offer")]
     # The victim, on a, still answers it.
+    assert a.store.peer_id_of(VIDEO, offer.target) == pid(1)
+    assert b.store.peer_id_of(VIDEO, offer.target) is None  # the thief's is in another swarm
     a.core.offer_from_elsewhere(
         victim, pid(1), RemoteConnection("bbbbbbbbbbbb", 2), offer.offer, 100.0
     )
@@ -218,10 +227,69 @@ def test_a_claim_redis_finds_taken_is_withdrawn_and_refused():
     a, _ = two_processes()
     late = Socket(7)
     a.announce(late, pid(7))
-    result = a.core.taken_elsewhere(VIDEO, pid(7))
+    # The script returns the pseudonym it refused; this process knows whose it is.
+    result = a.core.taken_elsewhere(VIDEO, a.store.peer_id_of(VIDEO, PSEUDONYM(pid(7))))
     assert result.messages[0][0] is late
     assert result.messages[0][1].reason == "peer_id is in use by another connection"
     assert a.core.swarms.store.counts(VIDEO)[:2] == (0, 0)
+
+
+def test_a_web_peer_is_in_redis_under_a_keyed_pseudonym_only_its_process_maps_back():
+    a, b = two_processes()
+    on_a = Socket(1)
+    a.announce(on_a, pid(1))
+    written = own_peers(a)
+    (stored,) = written
+    # As wide as a peer_id, the same in every process of the instance, another in another
+    # instance (another secret key).
+    assert stored == PSEUDONYM(pid(1)) != pid(1) and len(stored) == len(pid(1))
+    assert pseudonyms("another instance's key")(pid(1)) != stored
+    b.store.replace_replica(VIDEO, written, {}, 0, 0.0)
+    # b knows the peer by its pseudonym only, yet finds it held when given its peer_id.
+    sampled = b.store.sample_web(VIDEO, 5, random.Random(1), exclude=b"")
+    assert [peer.peer_id for peer in sampled] == [stored]
+    assert b.store.get(VIDEO, pid(1)).connection == RemoteConnection("aaaaaaaaaaaa", 1)
+    assert b.store.peer_id_of(VIDEO, stored) is None
+    assert a.store.peer_id_of(VIDEO, stored) == pid(1)
+    # Redis listing a's own peer back, or (a claim it refused) as b's: a's peer, counted once.
+    a.store.replace_replica(VIDEO, written, {}, 0, 0.0)
+    a.store.replace_replica(VIDEO, {stored: ("bbbbbbbbbbbb", 9, False, None)}, {}, 0, 0.0)
+    assert a.store.counts(VIDEO)[:2] == (0, 1) and a.store.get(VIDEO, pid(1)).connection is on_a
+    a.store.resync()  # Redis lost its data: written again, under the pseudonym
+    assert list(a.store.take_journal()[0]) == [(VIDEO, stored)]
+    a.announce(on_a, pid(1), event="stopped")
+    assert a.store.take_journal()[0] == {(VIDEO, stored): REMOVE_OWN}
+    assert a.store.peer_id_of(VIDEO, stored) is None
+    # Expired, or its swarm dropped: forgotten too.
+    a.announce(on_a, pid(1), now=1.0)
+    a.core.swarms.expire(1000.0)
+    assert a.store.take_journal()[0][(VIDEO, stored)] == REMOVE_OWN
+    a.announce(on_a, pid(2), now=1000.0)
+    a.core.switch({VIDEO: False})
+    assert a.store.own_web == {} and a.store.journaled == {}
+
+
+def test_an_own_peer_is_hashed_at_its_first_announce_only():
+    hashed = []
+
+    def pseudonym(peer_id: bytes) -> bytes:
+        hashed.append(peer_id)
+        return PSEUDONYM(peer_id)
+
+    a, b = two_processes()
+    a.store.pseudonym = pseudonym
+    b.announce(Socket(2), pid(2))
+    share(a, b)  # a has a replica of the swarm: a peer_id new there is looked for in it
+    socket = Socket(1)
+    a.announce(socket, pid(1))
+    assert set(hashed) == {pid(1)}
+    hashed.clear()
+    for n in range(1, 10):
+        a.announce(socket, pid(1), now=float(n), left=n % 2)
+    a.store.take_journal()
+    a.announce(socket, pid(1), now=10.0, event="stopped")
+    a.store.take_journal()
+    assert hashed == []
 
 
 def test_the_replica_drops_peers_the_other_process_no_longer_has():
@@ -317,15 +385,15 @@ def test_a_peer_announcing_again_unchanged_is_written_again_only_after_rewrite_a
     a.store.rewrite_after = 120.0
     socket = Socket(1)
     a.announce(socket, pid(1), now=0.0)
-    assert list(a.store.take_journal()[0]) == [(VIDEO, pid(1))]
+    assert list(a.store.take_journal()[0]) == [(VIDEO, PSEUDONYM(pid(1)))]
     a.announce(socket, pid(1), now=60.0)
     assert a.store.take_journal()[0] == {}  # nothing new for Redis
     a.announce(socket, pid(1), now=61.0, left=0)  # now a seeder: written at once
-    assert a.store.take_journal()[0][(VIDEO, pid(1))].seeder
+    assert a.store.take_journal()[0][(VIDEO, PSEUDONYM(pid(1)))].seeder
     a.announce(socket, pid(1), now=150.0, left=0)
     assert a.store.take_journal()[0] == {}
     a.announce(socket, pid(1), now=182.0, left=0)  # 121 s after the last write
-    assert list(a.store.take_journal()[0]) == [(VIDEO, pid(1))]
+    assert list(a.store.take_journal()[0]) == [(VIDEO, PSEUDONYM(pid(1)))]
 
 
 def test_a_peer_that_left_and_returns_is_written_again():
@@ -335,9 +403,9 @@ def test_a_peer_that_left_and_returns_is_written_again():
     a.announce(socket, pid(1), now=0.0)
     a.store.take_journal()
     a.announce(socket, pid(1), now=1.0, event="stopped")
-    assert a.store.take_journal()[0] == {(VIDEO, pid(1)): REMOVE_OWN}
+    assert a.store.take_journal()[0] == {(VIDEO, PSEUDONYM(pid(1))): REMOVE_OWN}
     a.announce(socket, pid(1), now=2.0)
-    assert list(a.store.take_journal()[0]) == [(VIDEO, pid(1))]
+    assert list(a.store.take_journal()[0]) == [(VIDEO, PSEUDONYM(pid(1)))]
 
 
 def test_a_message_is_counted_only_by_the_processes_holding_a_socket_of_its_source():

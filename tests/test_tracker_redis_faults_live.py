@@ -1,6 +1,7 @@
 """Tracker processes on a Redis of the test's own, which it restarts, and which persists to disk
-or not: service goes on through an outage and the swarms refill after it, and no address of a
-web peer ever reaches Redis (nor an HTTP peer's, when Redis writes to disk)."""
+or not: service goes on through an outage and the swarms refill after it, and no address or
+peer_id of a web peer ever reaches Redis (nor an HTTP peer's address, when Redis writes to
+disk)."""
 
 import asyncio
 import socket
@@ -15,16 +16,18 @@ from tests.redis_cluster_helpers import (
     Peer,
     announce,
     cluster,
+    holders,
     prefix_of,
     redis_client,
     scrape,
+    secret_key,
     server_pids,
     wait_for_processes,
     web_peers,
 )
 from tests.tracker_helpers import make_info_hash
 from tracker.core import bdecode
-from tracker.redis_layout import swarm_keys
+from tracker.redis_layout import pseudonyms, swarm_keys
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +81,7 @@ async def _restart(instance, redis: OwnRedis):
         await peer.send(announce(info_hash, peer.peer_id))
         assert "failure reason" not in await peer.next()
     await until_counted(peers, info_hash, 10, within=3)
-    owners = web_peers(instance, redis.url, info_hash)
+    owners = holders(instance, redis.url, info_hash, [peer.peer_id for peer in peers])
     pids = server_pids(instance)
     redis.stop()
     down = time.monotonic()
@@ -120,19 +123,29 @@ def http_announce(instance, info_hash: bytes, n: int) -> dict:
 def addresses_in_redis(instance, redis: OwnRedis, addresses: list[str]) -> list[bytes]:
     """Every key of the instance whose name or content holds one of these addresses, in text
     or packed."""
-    client = redis_client(redis.url)
     needles = [a.encode() for a in addresses] + [socket.inet_aton(a) for a in addresses]
+    return found_in_redis(redis, needles, f"{prefix_of(instance)}:*")
+
+
+def found_in_redis(redis: OwnRedis, needles: list[bytes], keys: str = "*") -> list[bytes]:
+    """Every key (of those matching `keys`) whose name or content (every field and value)
+    holds one of these byte strings."""
+    client = redis_client(redis.url)
     found = []
-    for key in client.scan_iter(f"{prefix_of(instance)}:*"):
+    for key in client.scan_iter(keys):
         kind = client.type(key)
         if kind == b"hash":
             content = b"".join(k + v for k, v in client.hgetall(key).items())
         elif kind == b"zset":
             content = b"".join(client.zrange(key, 0, -1))
+        elif kind == b"set":
+            content = b"".join(client.smembers(key))
+        elif kind == b"list":
+            content = b"".join(client.lrange(key, 0, -1))
         elif kind == b"string":
             content = client.get(key)
         else:
-            content = b""
+            raise AssertionError(f"a key of an unexpected type: {key!r} {kind!r}")
         if any(needle in key + content for needle in needles):
             found.append(key)
     return found
@@ -154,7 +167,7 @@ def test_no_web_peer_address_in_redis_and_http_addresses_only_when_nothing_goes_
 
 async def _privacy(instance, redis: OwnRedis, persists: bool, tmp_path):
     info_hash = make_info_hash("privacy")
-    peers = [Peer(instance.ws_tracker, n, f"-WW0208-{n:012d}".encode()) for n in range(6)]
+    peers = [Peer(instance.ws_tracker, n, f"-WW0208-{n:012d}".encode()) for n in range(12)]
     for peer in peers:
         await peer.open()
         await peer.send(announce(info_hash, peer.peer_id))
@@ -166,10 +179,17 @@ async def _privacy(instance, redis: OwnRedis, persists: bool, tmp_path):
     if persists:
         await asyncio.sleep(1)  # written and refreshed; each process counts its HTTP peers only
     else:
-        await until_counted(peers, info_hash, 9, within=3)
+        await until_counted(peers, info_hash, 15, within=3)
     web = [peer.address for peer in peers]
-    assert len(web_peers(instance, redis.url, info_hash)) == 6  # the web peers are there
+    # The web peers are there, on both processes, each under the keyed hash of its peer_id.
+    stored = web_peers(instance, redis.url, info_hash)
+    pseudonym = pseudonyms(secret_key(instance))
+    assert set(stored) == {pseudonym(peer.peer_id) for peer in peers}
+    assert len(set(stored.values())) == 2, "the 12 sockets all landed on one process"
     assert addresses_in_redis(instance, redis, web) == [], "a web peer's address in Redis"
+    # No peer_id of theirs anywhere in Redis (raw, or in hex as relayed offers carry ids).
+    peer_ids = [peer.peer_id for peer in peers] + [peer.peer_id.hex().encode() for peer in peers]
+    assert found_in_redis(redis, peer_ids) == [], "a web peer's peer_id in Redis"
     http_keys = addresses_in_redis(instance, redis, [HTTP_CLIENT])
     h = swarm_keys(prefix_of(instance), info_hash)[2].encode()
     client = redis_client(redis.url)

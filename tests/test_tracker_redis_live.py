@@ -19,6 +19,7 @@ from tests.redis_cluster_helpers import (
     Peer,
     announce,
     cluster,
+    holders,
     kill_server,
     owners_of,
     prefix_of,
@@ -26,7 +27,6 @@ from tests.redis_cluster_helpers import (
     scrape,
     server_pids,
     wait_for_processes,
-    web_peers,
 )
 from tests.tracker_helpers import make_info_hash
 from tracker.core import (
@@ -153,10 +153,8 @@ async def _share_relay_spoof(live):
         await candidate.send(announce(info_hash, candidate.peer_id))
         await candidate.next()
         await asyncio.sleep(0.3)  # written to Redis
-        if web_peers(live, SHARED_REDIS, info_hash).get(candidate.peer_id) not in (
-            None,
-            process_of[victim.peer_id],
-        ):
+        held = holders(live, SHARED_REDIS, info_hash, [candidate.peer_id])
+        if held.get(candidate.peer_id) not in (None, process_of[victim.peer_id]):
             thief = candidate
             break
         await candidate.close()

@@ -15,11 +15,11 @@ from tests.redis_cluster_helpers import (
     Peer,
     announce,
     cluster,
+    holders,
     kill_server,
     owners_of,
     server_pids,
     wait_for_processes,
-    web_peers,
 )
 from tests.tracker_helpers import make_info_hash
 from tracker.core.sockets_elsewhere import FORGET_AFTER_SECONDS, SNAPSHOT_SECONDS
@@ -172,7 +172,7 @@ async def _other_swarm(live):
     assert received["answer"]["sdp"] == "victim's"
     await asyncio.sleep(0.5)
     assert not [m for m in offerer.drain() if "answer" in m]
-    assert web_peers(live, SHARED_REDIS, one)[victim.peer_id] == victim_process
+    assert holders(live, SHARED_REDIS, one, [victim.peer_id])[victim.peer_id] == victim_process
     for peer in (victim, thief, offerer):
         await peer.close()
 

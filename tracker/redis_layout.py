@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from tracker import redis_scripts
 from tracker.core import RemoteAnswer, RemoteConnection, RemoteOffer, web_frame
 from tracker.core.addresses import HASH_HEX_DIGITS
+from tracker.core.message_types import ID_LENGTH
 from tracker.redis_store import REMOVE_ANY, REMOVE_OWN
 
 # A stored peer: process, seeder flag, its source's name (the keyed hash of its address, or
@@ -26,11 +27,31 @@ REST_AT = SOURCE_AT + HASH_HEX_DIGITS
 NO_SOURCE = "-" * HASH_HEX_DIGITS
 
 
+def _derived_key(secret_key: str, purpose: bytes) -> bytes:
+    """A key of one instance for one use: every process of an instance has its SECRET_KEY, so
+    each derives the same key, and no two uses share one."""
+    return hmac.new(secret_key.encode(), purpose, hashlib.sha256).digest()
+
+
 def namespace(secret_key: str) -> str:
     """The key prefix of one instance: its processes share a secret key, and two instances on
     one Redis (tests, staging) never see each other's swarms."""
-    digest = hmac.new(secret_key.encode(), b"peerveil tracker redis", hashlib.sha256)
-    return f"pv:{digest.hexdigest()[:10]}"
+    return f"pv:{_derived_key(secret_key, b'peerveil tracker redis').hex()[:10]}"
+
+
+def pseudonyms(secret_key: str) -> Callable[[bytes], bytes]:
+    """The name under which a web peer is stored in Redis: the keyed BLAKE2b of its peer_id,
+    as wide as a peer_id, the same in every process of the instance. A browser session's
+    peer_id, which the peers it connects to also see, never reaches Redis, whose dumps (RDB,
+    AOF) may keep it on disk. Without the key (from SECRET_KEY) a name cannot even be matched
+    with a peer_id seen elsewhere; with it, a name still cannot be turned back into its
+    peer_id, whose 72 bits are random (webtorrent's)."""
+    key = _derived_key(secret_key, b"peerveil tracker peer_id")
+
+    def pseudonym(peer_id: bytes) -> bytes:
+        return hashlib.blake2b(peer_id, digest_size=ID_LENGTH, key=key).digest()
+
+    return pseudonym
 
 
 def new_process_id() -> str:
@@ -68,17 +89,18 @@ async def redis_persists(client) -> bool:
     return persists(config)
 
 
-def peer_op(process: str, peer_id: bytes, change, number_of: Callable) -> tuple:
-    """The WRITE script's (op, peer, value) for one journal entry of this process."""
+def peer_op(process: str, stored_id: bytes, change, number_of: Callable) -> tuple:
+    """The WRITE script's (op, peer, value) for one journal entry of this process, whose peer
+    Redis has under `stored_id` (a web peer's pseudonym, redis_store.SharedSwarmStore)."""
     if change == REMOVE_OWN:
-        return ("ro", peer_id, b"")
+        return ("ro", stored_id, b"")
     if change == REMOVE_ANY:
-        return ("ra", peer_id, b"")
+        return ("ra", stored_id, b"")
     seeder = b"1" if change.seeder else b"0"
     head = process.encode() + seeder + (change.source or NO_SOURCE).encode()
     if change.is_web:
-        return ("pw", peer_id, head + str(number_of(change)).encode())
-    return ("ph", peer_id, head + change.compact)
+        return ("pw", stored_id, head + str(number_of(change)).encode())
+    return ("ph", stored_id, head + change.compact)
 
 
 def _pairs(flat: list) -> list[tuple[bytes, bytes]]:
@@ -91,6 +113,7 @@ def _source(value: bytes) -> str | None:
 
 
 def web_peers(flat: list) -> dict[bytes, tuple[str, int, bool, str | None]]:
+    """VIEW's web peers, by pseudonym: (process, socket number, seeder, source's name)."""
     cut = redis_scripts.PROCESS_CHARS
     return {
         peer_id: (value[:cut].decode(), int(value[REST_AT:]), value[cut : cut + 1] == b"1",
@@ -100,6 +123,7 @@ def web_peers(flat: list) -> dict[bytes, tuple[str, int, bool, str | None]]:
 
 
 def http_peers(flat: list) -> dict[bytes, tuple[str, bytes, bool, str | None]]:
+    """VIEW's HTTP peers, by peer_id: (process, compact address, seeder, source's name)."""
     cut = redis_scripts.PROCESS_CHARS
     return {
         peer_id: (value[:cut].decode(), value[REST_AT:], value[cut : cut + 1] == b"1",

@@ -249,9 +249,9 @@ class RedisLink:
         if not (journal or dropped or completed):
             return
         ops: dict[bytes, list] = {}
-        for (info_hash, peer_id), change in journal.items():
+        for (info_hash, stored_id), change in journal.items():
             ops.setdefault(info_hash, []).extend(
-                peer_op(self.process, peer_id, change, self.store.connection_number)
+                peer_op(self.process, stored_id, change, self.store.connection_number)
             )
         for info_hash, count in completed.items():
             ops.setdefault(info_hash, []).extend(("dn", b"", count))
@@ -271,8 +271,8 @@ class RedisLink:
                 store.restore_journal(journal, dropped, completed)
             raise
         for info_hash, taken in zip(swarms, results, strict=True):
-            for peer_id in taken:
-                await self.service.taken_elsewhere(info_hash, peer_id)
+            for pseudonym in taken:
+                await self.service.taken_elsewhere(info_hash, pseudonym)
 
     def _ttls(self) -> tuple[int, int]:
         # A web peer lives as long as its socket announces; an HTTP peer's address two

@@ -2,9 +2,11 @@
 
 One swarm's keys share the hash tag of its infohash (`{<hex>}`), so that a Redis Cluster, or a
 client sharding by infohash, keeps them on one node and each script touches one node only:
-  w   web peers: peer_id -> process (12 chars), seeder (1), socket number (digits); no address
+  w   web peers: pseudonym (keyed hash of the peer_id, redis_layout.pseudonyms) -> process (12
+      chars), seeder (1), source's name, socket number (digits); no address, no peer_id
   wx  web peers' expiry (Redis time, ms)
-  h   HTTP peers: peer_id -> process (12), seeder (1), compact address (6 or 18 bytes)
+  h   HTTP peers: peer_id -> process (12), seeder (1), source's name, compact address (6 or
+      18 bytes); kept only in a Redis that writes nothing to disk
   hx  HTTP peers' expiry
   d   completed downloads (a scrape's `downloaded`)
 w, wx, h and hx also expire as keys two intervals after their last write: what nobody refreshes
@@ -19,10 +21,11 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: w wx h hx d. ARGV: process, web ttl ms, http ttl ms, then (op, peer_id, value) triples:
-# pw put web, ph put http, ro remove own (only if this process wrote it), ra remove any,
-# dn add downloads, dr drop the swarm. Returns the peer_ids refused because a live socket of
-# another process holds them.
+# KEYS: w wx h hx d. ARGV: process, web ttl ms, http ttl ms, then (op, peer, value) triples
+# (peer: a web peer's pseudonym, an HTTP peer's peer_id): pw put web, ph put http, ro remove
+# own (only if this process wrote it), ra remove any, dn add downloads, dr drop the swarm.
+# Returns the web peers (pseudonyms) refused because a live socket of another process holds
+# them.
 WRITE = (
     _NOW
     + """

@@ -9,8 +9,12 @@ second, off the message path. What the core decides from it (counts, samples, wh
 peer_id is taken) is therefore as fresh as the last refresh (REFRESH_SECONDS).
 
 A web peer of another process appears with a RemoteConnection (its process, its socket's
-number there) and its source's name (the keyed hash of its address), never with an address.
-An HTTP peer's compact address is shared only when `share_http` (Redis does not persist to
+number there) and its source's name (the keyed hash of its address), never with an address;
+and under its pseudonym (the keyed hash of its peer_id, redis_layout.pseudonyms), never with
+its peer_id: Redis has it so (its dumps may write it to disk), and so do its offers, which
+name their target by it. This process alone knows its own web peers' peer_ids, and maps
+back the pseudonyms that Redis and the others give it (peer_id_of). An HTTP peer is shared
+with its peer_id, and its compact address, only when `share_http` (Redis does not persist to
 disk, see redis_layout.persists()); otherwise HTTP peers stay in the process that saw them.
 """
 
@@ -23,6 +27,10 @@ from collections.abc import Callable
 from tracker.core import InMemorySwarmStore, KindCounts, Peer, RemoteConnection
 
 PeerKey = tuple[bytes, bytes]  # (info_hash, peer_id)
+# (info_hash, the peer's id in Redis): a web peer's pseudonym, an HTTP peer's peer_id. HTTP
+# peers keep theirs: a classic client is given the listed peers' peer_ids, and an HTTP peer
+# reaches Redis only when Redis writes nothing to disk, with its address besides.
+StoredKey = tuple[bytes, bytes]
 
 # What the journal holds for a peer: the Peer to write, or one of these removals.
 REMOVE_OWN = "own"  # remove it from Redis only if this process wrote it last
@@ -36,22 +44,30 @@ class SharedSwarmStore:
     count one address once, whichever processes its peers are on."""
 
     def __init__(
-        self, process: str, share_http: bool = False, name: Callable[[str], str] | None = None
+        self,
+        process: str,
+        pseudonym: Callable[[bytes], bytes],
+        share_http: bool = False,
+        name: Callable[[str], str] | None = None,
     ) -> None:
         self.process = process
+        self.pseudonym = pseudonym  # redis_layout.pseudonyms
         self.share_http = share_http
         self.name = name or (lambda source: source)
-        self.view = InMemorySwarmStore()  # own peers and the replica, for O(k) sampling
-        self.remote: dict[bytes, set[bytes]] = {}  # swarm -> peer_ids of the replica
-        self.journal: dict[PeerKey, Peer | str] = {}
+        # Own peers by peer_id and the replica's by their ids in Redis, for O(k) sampling.
+        self.view = InMemorySwarmStore()
+        self.remote: dict[bytes, set[bytes]] = {}  # swarm -> ids in Redis of the replica
+        self.journal: dict[StoredKey, Peer | str] = {}
         self.dropped: set[bytes] = set()  # swarms to empty in Redis (P2P switched off)
         self.completed: dict[bytes, int] = {}  # downloads not written yet
         self.downloaded: dict[bytes, int] = {}  # downloads as Redis counted them
         self.used: dict[bytes, float] = {}  # swarm -> last time this process used it
-        # Own peers: when each was last journaled, and what Redis then got. A peer announcing
+        # Own peers: when each was last journaled, what Redis then got, and its id there (a
+        # web peer's pseudonym, computed once, at its first announce). A peer announcing
         # again unchanged is journaled again only `rewrite_after` seconds after the last time,
         # not at every announce (a client announcing more often than its interval).
-        self.journaled: dict[PeerKey, tuple[float, tuple]] = {}
+        self.journaled: dict[PeerKey, tuple[float, tuple, bytes]] = {}
+        self.own_web: dict[StoredKey, bytes] = {}  # own web peers' peer_ids by pseudonym
         self.rewrite_after = 0.0  # set by the link from the peers' time to live in Redis
         self.clock = 0.0  # the time of the link's last refresh, for swarms only scraped
 
@@ -62,31 +78,46 @@ class SharedSwarmStore:
     # SwarmStore
 
     def get(self, info_hash: bytes, peer_id: bytes) -> Peer | None:
-        return self.view.get(info_hash, peer_id)
+        peer = self.view.get(info_hash, peer_id)
+        if peer is None and info_hash in self.remote:
+            # Another process's web peer is in the replica under its pseudonym: a socket here
+            # must not take its peer_id. Hashed only for a peer_id new here (an own peer is
+            # found first).
+            peer = self.view.get(info_hash, self.pseudonym(peer_id))
+        return peer
 
     def put(self, info_hash: bytes, peer: Peer) -> None:
         if peer.source is not None:
             peer.source = self.name(peer.source)
         key = (info_hash, peer.peer_id)
-        self._unmark(info_hash, peer.peer_id)
+        last = self.journaled.get(key)
+        if last is not None:
+            stored_id = last[2]
+        elif peer.is_web:
+            stored_id = self.pseudonym(peer.peer_id)
+            self.own_web[(info_hash, stored_id)] = peer.peer_id
+        else:
+            stored_id = peer.peer_id
+        # Another process's HTTP peer announcing here now: this process's from now on. (A web
+        # peer of the replica never comes here: get() found it, and the core refused.)
+        self._unmark(info_hash, stored_id)
         self.view.put(info_hash, peer)
         self.used[info_hash] = peer.last_seen
         if peer.is_web or self.share_http:
             stored = (peer.connection, peer.seeder, peer.source, peer.compact)
-            last = self.journaled.get(key)
             if last is None or last[1] != stored or peer.last_seen - last[0] > self.rewrite_after:
-                self.journaled[key] = (peer.last_seen, stored)
-                self.journal[key] = peer
+                self.journaled[key] = (peer.last_seen, stored, stored_id)
+                self.journal[(info_hash, stored_id)] = peer
 
     def remove(self, info_hash: bytes, peer_id: bytes) -> Peer | None:
         peer = self.view.remove(info_hash, peer_id)
         if peer is not None:
-            key = (info_hash, peer_id)
-            self.journaled.pop(key, None)
             if self._unmark(info_hash, peer_id):
-                self.journal[key] = REMOVE_ANY
-            elif peer.is_web or self.share_http:
-                self.journal[key] = REMOVE_OWN
+                self.journal[(info_hash, peer_id)] = REMOVE_ANY
+            else:
+                stored_id = self._forget_own(info_hash, peer)
+                if peer.is_web or self.share_http:
+                    self.journal[(info_hash, stored_id)] = REMOVE_OWN
         return peer
 
     def counts(self, info_hash: bytes) -> tuple[int, int, int]:
@@ -120,39 +151,60 @@ class SharedSwarmStore:
     def expire(self, now: float, ttl: float) -> list[tuple[bytes, Peer]]:
         expired = self.view.expire(now, ttl)
         for info_hash, peer in expired:
-            key = (info_hash, peer.peer_id)
-            self.journaled.pop(key, None)
             if self._unmark(info_hash, peer.peer_id):
                 pass  # the replica of a swarm no longer refreshed: its owner keeps it in Redis
-            elif peer.is_web or self.share_http:
-                self.journal[key] = REMOVE_OWN
+            else:
+                stored_id = self._forget_own(info_hash, peer)
+                if peer.is_web or self.share_http:
+                    self.journal[(info_hash, stored_id)] = REMOVE_OWN
         return expired
 
     def drop_swarm(self, info_hash: bytes) -> list[Peer]:
         dropped = self.view.drop_swarm(info_hash)
-        self.remote.pop(info_hash, None)
+        replica = self.remote.pop(info_hash, ())
         for peer in dropped:
-            self.journal.pop((info_hash, peer.peer_id), None)
-            self.journaled.pop((info_hash, peer.peer_id), None)
+            stored_id = peer.peer_id
+            if stored_id not in replica:
+                stored_id = self._forget_own(info_hash, peer)
+            self.journal.pop((info_hash, stored_id), None)
         self.dropped.add(info_hash)
         return dropped
 
     def info_hashes(self) -> list[bytes]:
         return self.view.info_hashes()
 
-    def _unmark(self, info_hash: bytes, peer_id: bytes) -> bool:
+    def _unmark(self, info_hash: bytes, stored_id: bytes) -> bool:
         """Whether the peer was of the replica (it is not any more)."""
         replica = self.remote.get(info_hash)
-        if replica is None or peer_id not in replica:
+        if replica is None or stored_id not in replica:
             return False
-        replica.discard(peer_id)
+        replica.discard(stored_id)
         if not replica:
             del self.remote[info_hash]
         return True
 
-    # What the Redis link calls
+    def _stored_id(self, info_hash: bytes, peer: Peer) -> bytes:
+        """An own peer's id in Redis (an HTTP peer not journaled yet: its peer_id)."""
+        last = self.journaled.get((info_hash, peer.peer_id))
+        return peer.peer_id if last is None else last[2]
 
-    def take_journal(self) -> tuple[dict[PeerKey, Peer | str], set[bytes], dict[bytes, int]]:
+    def _forget_own(self, info_hash: bytes, peer: Peer) -> bytes:
+        """An own peer gone: its id in Redis, forgotten here."""
+        last = self.journaled.pop((info_hash, peer.peer_id), None)
+        if last is None:
+            return peer.peer_id
+        self.own_web.pop((info_hash, last[2]), None)
+        return last[2]
+
+    # What the Redis link and the service call
+
+    def peer_id_of(self, info_hash: bytes, pseudonym: bytes) -> bytes | None:
+        """The peer_id of this process's web peer that Redis and the other processes know by
+        `pseudonym` in that swarm (the target of an offer they relay here, a claim Redis
+        refused); None if it is not this process's, or left."""
+        return self.own_web.get((info_hash, pseudonym))
+
+    def take_journal(self) -> tuple[dict[StoredKey, Peer | str], set[bytes], dict[bytes, int]]:
         """The changes to write, forgotten here (the link writes them again after an outage
         through resync())."""
         journal, dropped, completed = self.journal, self.dropped, self.completed
@@ -162,7 +214,7 @@ class SharedSwarmStore:
         return journal, dropped, completed
 
     def restore_journal(
-        self, journal: dict[PeerKey, Peer | str], dropped: set[bytes], completed: dict[bytes, int]
+        self, journal: dict[StoredKey, Peer | str], dropped: set[bytes], completed: dict[bytes, int]
     ) -> None:
         """Changes take_journal() gave out that did not reach Redis: due again, under any
         newer change to the same peer."""
@@ -180,7 +232,7 @@ class SharedSwarmStore:
             replica = self.remote.get(info_hash, ())
             for peer in view.peers(info_hash):
                 if peer.peer_id not in replica and (peer.is_web or self.share_http):
-                    self.journal.setdefault((info_hash, peer.peer_id), peer)
+                    self.journal.setdefault((info_hash, self._stored_id(info_hash, peer)), peer)
 
     def swarms_in_use(self, now: float, since: float) -> list[bytes]:
         """Swarms with peers here, or used since then: the ones whose replica is refreshed."""
@@ -202,19 +254,23 @@ class SharedSwarmStore:
         now: float,
     ) -> None:
         """The other processes' peers of one swarm as Redis holds them now: web peers by
-        peer_id (process, socket number, seeder, source's name), HTTP peers (process that wrote
-        it, compact address, seeder, source's name)."""
+        pseudonym (process, socket number, seeder, source's name), HTTP peers by peer_id
+        (process that wrote it, compact address, seeder, source's name). A web peer of the
+        replica has its pseudonym for peer_id."""
         self.downloaded[info_hash] = downloaded
         view = self.view
+        own_web = self.own_web
         before = self.remote.pop(info_hash, set())
         fresh: set[bytes] = set()
-        for peer_id, (process, number, seeder, source) in web.items():
-            if process == self.process or (peer_id not in before and view.get(info_hash, peer_id)):
-                continue  # own peers are known here first-hand
-            fresh.add(peer_id)
+        for pseudonym, (process, number, seeder, source) in web.items():
+            if process == self.process or (info_hash, pseudonym) in own_web:
+                # Own peers are known here first-hand; so is one whose claim Redis refused
+                # (another process held its peer_id first): taken_elsewhere withdraws it.
+                continue
+            fresh.add(pseudonym)
             connection = RemoteConnection(process, number)
             left = 0 if seeder else 1
-            view.put(info_hash, Peer(peer_id, connection, None, None, left, now, b"", source))
+            view.put(info_hash, Peer(pseudonym, connection, None, None, left, now, b"", source))
         for peer_id, (process, compact, seeder, source) in http.items():
             if process == self.process or (peer_id not in before and view.get(info_hash, peer_id)):
                 continue

@@ -50,11 +50,12 @@ class SharedTracker:
             publish_sync(settings.REDIS_URL, settings.SECRET_KEY, message)
 
     def _share_through_redis(self) -> None:
-        from tracker.redis_layout import namespace, new_process_id
+        from tracker.redis_layout import namespace, new_process_id, pseudonyms
         from tracker.redis_link import RedisLink
         from tracker.redis_store import SharedSwarmStore
 
-        store = SharedSwarmStore(new_process_id(), name=self.source_name)
+        pseudonym = pseudonyms(settings.SECRET_KEY)
+        store = SharedSwarmStore(new_process_id(), pseudonym, name=self.source_name)
         with self.lock:
             self.core = TrackerCore(store, self.policy.current)
             self.core.share_guard()
@@ -101,7 +102,10 @@ class SharedTracker:
             offer = RelayedOffer(fromhex(info_hash.decode()), fromhex(peer_id.decode()),
                                  fromhex(offer_id.decode()), None)  # fmt: skip
             sender = RemoteConnection(process.decode(), int(number))
-            target = fromhex(target.decode())
+            # The sender knows the target by its pseudonym only (the replica's, from Redis).
+            target = self.link.store.peer_id_of(offer.info_hash, fromhex(target.decode()))
+            if target is None:
+                return  # the peer left meanwhile
             if core.offer_from_elsewhere(consumer, target, sender, offer, now).messages:
                 sends.append((consumer, text))
         elif kind == ANSWER:
@@ -207,8 +211,13 @@ class SharedTracker:
         close_old_connections()
         self.p2p_changed(info_hashes)
 
-    async def taken_elsewhere(self, info_hash: bytes, peer_id: bytes) -> None:
+    async def taken_elsewhere(self, info_hash: bytes, pseudonym: bytes) -> None:
+        """Redis found the web peer it knows as `pseudonym` held by another process's socket:
+        this process's claim to its peer_id is withdrawn, if it still holds it."""
         with self.lock:
+            peer_id = self.link.store.peer_id_of(info_hash, pseudonym)
+            if peer_id is None:
+                return
             result = self.core.taken_elsewhere(info_hash, peer_id)
         await self.carry_out(result)
 
