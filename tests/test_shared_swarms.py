@@ -17,6 +17,7 @@ from tracker.core import (
     TrackerCore,
     wire_id,
 )
+from tracker.core.shared_guard import SIGHTING_SHARE_OF_WINDOW
 from tracker.redis_layout import pseudonyms
 from tracker.redis_store import REMOVE_OWN, SharedSwarmStore
 
@@ -465,3 +466,23 @@ def test_a_flood_block_holds_on_a_process_without_a_socket_of_the_address():
     # refusals did, and c blocks it too: its HTTP requests are refused there as well.
     refused = c.core.scrape_http(b"info_hash=" + b"%01" * 20, key, n / 100)
     assert refused.reply.reason.startswith("blocked")
+
+
+def test_a_video_asked_about_again_is_told_to_the_others_once_per_eighth_of_the_window():
+    a, b = two_processes(max_videos=2, video_burst=2)
+    meter, _ = a.core.open_socket("198.51.100.30", 0.0)
+    again = a.core.guard.config.video_window * SIGHTING_SHARE_OF_WINDOW
+
+    def told(info_hash: bytes, now: float) -> int:
+        scrape = orjson.dumps({"action": "scrape", "info_hash": wire_id(info_hash)})
+        a.core.receive_web(Socket(1), meter, scrape, now, a.rng)
+        every, _ = a.core.guard_events(now)
+        return sum(kind == "v" for _, kind, _ in every)
+
+    assert told(VIDEO, 0.0) == 1  # a new video: always told
+    assert told(VIDEO, 1.0) == 0  # counted, told lately
+    assert told(VIDEO, again - 1.0) == 0
+    assert told(VIDEO, again + 1.0) == 1  # told again: the others' sighting moves forward
+    assert told(VIDEOS[0], again + 2.0) == 1
+    # Over the limit: refused, and each refusal is a step towards a block everywhere.
+    assert [told(VIDEOS[1], again + 3.0 + n) for n in range(3)] == [1, 1, 1]

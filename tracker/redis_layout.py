@@ -10,7 +10,8 @@ one node of a Redis Cluster.
 import hashlib
 import hmac
 import os
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Iterator
 
 from redis.exceptions import RedisError
 
@@ -132,16 +133,22 @@ def http_peers(flat: list) -> dict[bytes, tuple[str, bytes, bool, str | None]]:
     }  # fmt: skip
 
 
-# What one PUBLISH to a process carries: records joined by RECORD_END, each either a JSON object
-# (the guard's requests) or a relayed offer or answer: its kind, then its fields joined by
-# FIELD_END, the last field being the text frame its recipient is sent as it is. The text is
-# built once, by the sender, and crosses untouched: no JSON around a JSON text (the SDP inside
-# escaped again, parsed again, encoded again). JSON escapes every control character, so neither
-# byte can occur inside a text, and the ids are in hex. A P2P switch made outside the loop
-# (publish_sync) is a JSON array.
-RECORD_END = b"\x00"
-FIELD_END = b"\x01"
-OFFER, ANSWER = b"o"[0], b"a"[0]
+# What one PUBLISH to a process carries: records one after the other, each a kind byte and
+# its body's length (RECORD_HEAD), then the body: a relayed offer or answer is its fixed-width
+# fields (the ids are exactly ID_LENGTH bytes, the parser checks, and a pseudonym is as wide),
+# then the text frame its recipient is sent as it is; the guard's requests are a JSON object.
+# The text is built once, by the sender, and crosses untouched: no JSON around a JSON text (the
+# SDP inside escaped again, parsed again, encoded again), and one struct call packs or unpacks
+# the fields. A P2P switch made outside the loop (publish_sync) is a JSON array: "[" is no
+# record's kind.
+RECORD_HEAD = struct.Struct(">cI")
+OFFER, ANSWER, GUARD = b"o", b"a", b"g"
+_ID = f"{ID_LENGTH}s"
+# recipient's socket, target (pseudonym), sender's process and socket, infohash, peer_id, offer_id
+OFFER_FIELDS = struct.Struct(f">Q{_ID}{redis_scripts.PROCESS_CHARS}sQ{_ID}{_ID}{_ID}")
+# recipient's socket, to_peer_id, infohash, peer_id (the answerer's), offer_id
+ANSWER_FIELDS = struct.Struct(f">Q{_ID}{_ID}{_ID}{_ID}")
+_FIELDS = {OFFER: OFFER_FIELDS, ANSWER: ANSWER_FIELDS}
 
 
 def relayed(process: str, recipient: RemoteConnection, message) -> bytes | None:
@@ -149,26 +156,42 @@ def relayed(process: str, recipient: RemoteConnection, message) -> bytes | None:
     (tracker/service_sharing.py reads it)."""
     if type(message) is RemoteOffer:
         offer = message.offer
-        fields = (
-            b"o%d" % recipient.connection,
-            message.target.hex().encode(),
-            process.encode(),
-            b"%d" % message.sender.relay_id,
-            offer.info_hash.hex().encode(),
-            offer.peer_id.hex().encode(),
-            offer.offer_id.hex().encode(),
-            web_frame(offer),
-        )
-    elif type(message) is RemoteAnswer:
+        body = OFFER_FIELDS.pack(
+            recipient.connection, message.target, process.encode(), message.sender.relay_id,
+            offer.info_hash, offer.peer_id, offer.offer_id,
+        ) + web_frame(offer)  # fmt: skip
+        return RECORD_HEAD.pack(OFFER, len(body)) + body
+    if type(message) is RemoteAnswer:
         answer = message.answer
-        fields = (
-            b"a%d" % recipient.connection,
-            message.to_peer_id.hex().encode(),
-            answer.info_hash.hex().encode(),
-            answer.peer_id.hex().encode(),
-            answer.offer_id.hex().encode(),
-            web_frame(answer),
-        )
-    else:
-        return None
-    return FIELD_END.join(fields)
+        body = ANSWER_FIELDS.pack(
+            recipient.connection, message.to_peer_id, answer.info_hash, answer.peer_id,
+            answer.offer_id,
+        ) + web_frame(answer)  # fmt: skip
+        return RECORD_HEAD.pack(ANSWER, len(body)) + body
+    return None
+
+
+def guard_record(message: bytes) -> bytes:
+    """The guard's requests (a JSON object), as a record."""
+    return RECORD_HEAD.pack(GUARD, len(message)) + message
+
+
+def records(payload: bytes) -> Iterator[tuple[bytes, tuple, bytes]]:
+    """Each record of a payload: (kind, fixed fields, the rest: a text frame or JSON). A
+    record too short for its fields gives a ValueError and the next records still come; one
+    longer than what is left ends the payload with a ValueError (nothing after it can be
+    found)."""
+    position, end, head = 0, len(payload), RECORD_HEAD.size
+    while position < end:
+        kind, length = RECORD_HEAD.unpack_from(payload, position)
+        start = position + head
+        position = start + length
+        if position > end:
+            raise ValueError("a record longer than its payload")
+        fields = _FIELDS.get(kind)
+        if fields is None:
+            yield kind, (), payload[start:position]
+        elif length < fields.size:
+            yield kind, None, b""
+        else:
+            yield kind, fields.unpack_from(payload, start), payload[start + fields.size : position]

@@ -32,7 +32,7 @@ from tracker import redis_scripts
 from tracker.core import RemoteConnection
 from tracker.core.sockets_elsewhere import FORGET_AFTER_SECONDS
 from tracker.redis_layout import (
-    RECORD_END,
+    guard_record,
     http_peers,
     namespace,
     peer_op,
@@ -86,8 +86,8 @@ class RedisLink:
         self.store = store
         self.process = store.process
         self.broadcast = f"{prefix}:all"
-        # Messages for other processes, by channel (records, redis_layout.RECORD_END): one
-        # PUBLISH per channel and send.
+        # Messages for other processes, by channel (redis_layout's records): one PUBLISH per
+        # channel and send.
         self.outbox: dict[str, list[bytes]] = {}
         self.sending = False  # a send is scheduled
         self.sent_at = 0.0  # the loop's time of the last send
@@ -110,9 +110,10 @@ class RedisLink:
         self.inbox_filled = asyncio.Event()
 
     def channel(self, process: str) -> str:
-        # "p2": the records of redis_layout; a process of an earlier version (JSON messages,
-        # on "p") and one of this one, side by side during a rolling restart, do not talk.
-        return f"{self.prefix}:p2:{process}"
+        # "p3": the records of redis_layout (fixed-width fields); a process of an earlier
+        # version (JSON messages on "p", separated hex fields on "p2") and one of this one,
+        # side by side during a rolling restart, do not talk.
+        return f"{self.prefix}:p3:{process}"
 
     # Lifecycle
 
@@ -227,10 +228,10 @@ class RedisLink:
         for process in self.others:
             events = every + some[process] if process in some else every
             if events:
-                counted = orjson.dumps({"k": "g", "f": self.process, "e": events})
-                outbox.setdefault(self.channel(process), []).append(counted)
+                counted = orjson.dumps({"f": self.process, "e": events})
+                outbox.setdefault(self.channel(process), []).append(guard_record(counted))
         if outbox:
-            self.publisher.publish([(ch, RECORD_END.join(rs)) for ch, rs in outbox.items()])
+            self.publisher.publish([(ch, b"".join(rs)) for ch, rs in outbox.items()])
 
     async def flush(self) -> None:
         # First: the guard's requests are taken even while Redis is unreachable (and dropped,

@@ -7,6 +7,7 @@ Sources cross processes only as the keyed hash of their address (tracker.sources
 """
 
 import logging
+import struct
 from collections.abc import Iterable
 
 import orjson
@@ -16,7 +17,7 @@ from django.db import close_old_connections
 
 from tracker.core import RelayedAnswer, RelayedOffer, RemoteConnection, TrackerCore
 from tracker.core.shared_guard import SNAPSHOT_SECONDS
-from tracker.redis_layout import ANSWER, FIELD_END, OFFER, RECORD_END
+from tracker.redis_layout import ANSWER, GUARD, OFFER, records
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,9 @@ class SharedTracker:
     # From the other tracker processes (tracker.redis_link's listener)
 
     async def from_elsewhere(self, payload: bytes) -> None:
-        """What one PUBLISH of another process carried (redis_layout.RECORD_END), or a P2P
-        switch made anywhere (a JSON array): relayed offers and answers and counted requests
-        handled under one hold of the lock, then the sends (each relayed text as it came)."""
+        """What one PUBLISH of another process carried (redis_layout.records), or a P2P switch
+        made anywhere (a JSON array): relayed offers and answers and counted requests handled
+        under one hold of the lock, then the sends (each relayed text as it came)."""
         if payload[:1] == b"[":
             await self._control(orjson.loads(payload))
             return
@@ -74,55 +75,55 @@ class SharedTracker:
         blocked: list = []
         now = self.now()
         with self.lock:
-            for record in payload.split(RECORD_END):
-                try:
-                    self._relayed_in(record, sends, blocked, now)
-                except (ValueError, KeyError, IndexError, TypeError) as error:
-                    # One malformed record (another version, a corrupted message), not the
-                    # rest of what the PUBLISH carried.
-                    log.warning("a record from another process was refused: %s",
-                                type(error).__name__)  # fmt: skip
+            try:
+                for kind, fields, rest in records(payload):
+                    try:
+                        self._relayed_in(kind, fields, rest, sends, blocked, now)
+                    except (ValueError, KeyError, IndexError, TypeError) as error:
+                        # One malformed record (another version, a corrupted message), not
+                        # the rest of what the PUBLISH carried.
+                        log.warning("a record from another process was refused: %s",
+                                    type(error).__name__)  # fmt: skip
+            except (ValueError, struct.error) as error:
+                log.warning("a payload from another process was cut short: %s",
+                            type(error).__name__)  # fmt: skip
         for consumer, text in sends:
             await consumer.send_text(text.decode())
         for key in blocked:
             self._close_source(key)
 
-    def _relayed_in(self, record: bytes, sends: list, blocked: list, now: float) -> None:
+    def _relayed_in(
+        self, kind: bytes, fields: tuple | None, rest: bytes, sends: list, blocked: list, now: float
+    ) -> None:
         """One record of another process (under the lock): an offer or answer to send on if
         its recipient still holds the peer, or the requests its guard counted."""
-        core, numbered, fromhex = self.core, self.numbered, bytes.fromhex
-        kind = record[0]
         if kind == OFFER:
-            to, target, process, number, info_hash, peer_id, offer_id, text = record[1:].split(
-                FIELD_END, 7
-            )
-            consumer = numbered.get(int(to))
+            to, target, process, number, info_hash, peer_id, offer_id = fields
+            consumer = self.numbered.get(to)
             if consumer is None:
                 return  # the socket closed meanwhile
-            offer = RelayedOffer(fromhex(info_hash.decode()), fromhex(peer_id.decode()),
-                                 fromhex(offer_id.decode()), None)  # fmt: skip
-            sender = RemoteConnection(process.decode(), int(number))
             # The sender knows the target by its pseudonym only (the replica's, from Redis).
-            target = self.link.store.peer_id_of(offer.info_hash, fromhex(target.decode()))
+            target = self.link.store.peer_id_of(info_hash, target)
             if target is None:
                 return  # the peer left meanwhile
-            if core.offer_from_elsewhere(consumer, target, sender, offer, now).messages:
-                sends.append((consumer, text))
+            offer = RelayedOffer(info_hash, peer_id, offer_id, None)
+            sender = RemoteConnection(process.decode(), number)
+            if self.core.offer_from_elsewhere(consumer, target, sender, offer, now).messages:
+                sends.append((consumer, rest))
         elif kind == ANSWER:
-            to, target, info_hash, peer_id, offer_id, text = record[1:].split(FIELD_END, 5)
-            consumer = numbered.get(int(to))
+            to, target, info_hash, peer_id, offer_id = fields
+            consumer = self.numbered.get(to)
             if consumer is None:
                 return
-            answer = RelayedAnswer(fromhex(info_hash.decode()), fromhex(peer_id.decode()),
-                                   fromhex(offer_id.decode()), None)  # fmt: skip
-            target = fromhex(target.decode())
-            if core.answer_from_elsewhere(consumer, target, answer).messages:
-                sends.append((consumer, text))
+            answer = RelayedAnswer(info_hash, peer_id, offer_id, None)
+            if self.core.answer_from_elsewhere(consumer, target, answer).messages:
+                sends.append((consumer, rest))
+        elif kind == GUARD:
+            message = orjson.loads(rest)
+            events = self._replayed(message["e"])
+            blocked += self.core.replay_guard(events, now, message["f"])
         else:
-            message = orjson.loads(record)
-            if message.get("k") == "g":
-                events = self._replayed(message["e"])
-                blocked += core.replay_guard(events, now, message["f"])
+            raise ValueError("an unknown record")
 
     async def _control(self, messages: list[dict]) -> None:
         for message in messages:

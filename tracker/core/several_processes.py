@@ -48,7 +48,7 @@ class SeveralProcesses:
         """The requests counted since the last call, by source key (the shell names them):
         those for every other process, and those for some only, by process; `sockets`: then
         the table of open sockets per source (every SNAPSHOT_SECONDS)."""
-        return shared_guard.take_events(self.guard, sockets, now)
+        return shared_guard.take_events(self.guard, sockets, now, self._video_of)
 
     def replay_guard(self, events, now: float, process: str = "") -> list[str]:
         """Count the requests other processes counted (`process` sent them); returns the

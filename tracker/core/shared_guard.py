@@ -19,6 +19,7 @@ source's sockets on every process and a lost message is corrected at the next ta
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
+from typing import Any
 
 from .guard import Guard
 from .sockets_elsewhere import SNAPSHOT_SECONDS, SocketsElsewhere
@@ -28,15 +29,26 @@ __all__ = ["SNAPSHOT_SECONDS", "adopt", "replay", "share", "take_events"]
 Event = tuple[str, str, tuple]  # (source key, kind, arguments)
 # A socket opened, closed; a table of open sockets starts, one source's row in it.
 _SOCKET_KINDS = frozenset(("o", "c", "S", "n"))
+# A video already counted for its source, asked about again, is told to the others at most
+# once per this share of the video window: they only move its sighting forward, so their
+# window may let it go this much early, and a viewer's player (an announce per rendition and
+# interval, more often when it starts) costs the others nothing most of the time.
+SIGHTING_SHARE_OF_WINDOW = 1 / 8
 
 
 def share(guard: Guard) -> None:
     guard.shared = []
     guard.elsewhere = SocketsElsewhere()
+    # (source key, videos asked about) -> when that sighting was last told to the others,
+    # oldest first.
+    guard.sightings_told = {}
 
 
 def take_events(
-    guard: Guard, sockets: bool = False, now: float = 0.0
+    guard: Guard,
+    sockets: bool = False,
+    now: float = 0.0,
+    video_of: Callable[[bytes], Hashable | None] | None = None,
 ) -> tuple[list[Event], dict[str, list[Event]]]:
     """The requests counted since the last call: (those every other process counts, those
     only some do, by process); `sockets`: then the table of open sockets per source, which
@@ -50,7 +62,9 @@ def take_events(
     breach: the steps towards a block are counted everywhere, and the block holds everywhere.
     A process where the source opens a socket is told, at once, what is left of the budget
     here ("l"), and takes the lower of that and its own: the budget is one wherever the
-    source's sockets are, as if every message had been counted everywhere."""
+    source's sockets are, as if every message had been counted everywhere. Videos asked about
+    again ("v") whose sighting was told lately are not told again (`video_of`: the swarms'
+    videos, told_lately)."""
     events, guard.shared = guard.shared or [], []
     elsewhere = guard.elsewhere
     some: dict[str, list[Event]] = {}
@@ -58,10 +72,11 @@ def take_events(
         return events, some
     every = []
     for event in events:
-        if event[1] == "m":
+        kind = event[1]
+        if kind == "m":
             for process in elsewhere.holders(event[0]):
                 some.setdefault(process, []).append(event)
-        else:
+        elif kind != "v" or video_of is None or not told_lately(guard, event, video_of, now):
             every.append(event)
     # After the messages: a level counts them already, and a message replayed after it would
     # be counted twice.
@@ -81,6 +96,33 @@ def take_events(
             if source.sockets > 0
         )
     return every, some
+
+
+def told_lately(
+    guard: Guard, event: Event, video_of: Callable[[bytes], Hashable | None], now: float
+) -> bool:
+    """Whether a "v" event only asks again about videos counted for its source, told to the
+    others less than SIGHTING_SHARE_OF_WINDOW of the window ago (if not, it is told now)."""
+    key, _, info_hashes = event
+    told: dict[Any, float] = guard.sightings_told
+    horizon = now - guard.config.video_window * SIGHTING_SHARE_OF_WINDOW
+    while told:
+        oldest = next(iter(told))
+        if told[oldest] > horizon:
+            break
+        del told[oldest]
+    source = guard._sources.get(key)
+    counted = source is not None and all(
+        (video := video_of(info_hash)) is not None and video in source.videos
+        for info_hash in info_hashes
+    )
+    if not counted:
+        return False
+    sighting = (key, info_hashes)
+    if sighting in told:
+        return True
+    told[sighting] = now
+    return False
 
 
 def replay(

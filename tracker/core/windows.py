@@ -87,6 +87,9 @@ class DistinctWindow:
     def __bool__(self) -> bool:
         return bool(self._seen)
 
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._seen
+
     def refresh(self, key: Hashable, now: float) -> bool:
         """Note another sighting of a key already counted; False if it is not counted."""
         seen = self._seen
