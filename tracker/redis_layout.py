@@ -18,7 +18,7 @@ from tracker import redis_scripts
 from tracker.core import RemoteAnswer, RemoteConnection, RemoteOffer, web_frame
 from tracker.core.addresses import HASH_HEX_DIGITS
 from tracker.core.message_types import ID_LENGTH
-from tracker.redis_store import REMOVE_ANY, REMOVE_OWN
+from tracker.redis_store import REMOVE_ANY, REMOVE_OWN, SharedSwarmStore
 
 # A stored peer: process, seeder flag, its source's name (the keyed hash of its address, or
 # dashes for an exempt source), then the socket number (web) or compact address (HTTP).
@@ -70,7 +70,7 @@ def swarms_key(prefix: str) -> str:
 
 def swarm_keys(prefix: str, info_hash: bytes) -> list[str]:
     tag = f"{prefix}:{{{info_hash.hex()}}}"
-    return [f"{tag}:w", f"{tag}:wx", f"{tag}:h", f"{tag}:hx", f"{tag}:d"]
+    return [f"{tag}:w", f"{tag}:wx", f"{tag}:h", f"{tag}:hx", f"{tag}:d", f"{tag}:v"]
 
 
 def persists(config: dict) -> bool:
@@ -130,6 +130,19 @@ def http_peers(flat: list) -> dict[bytes, tuple[str, bytes, bool, str | None]]:
                   _source(value))
         for peer_id, value in _pairs(flat)
     }  # fmt: skip
+
+
+def apply_view(store: SharedSwarmStore, info_hash: bytes, reply: list, now: float) -> None:
+    """The VIEW script's reply for one swarm, given to the store: {version, downloads} if the
+    replica is of the swarm's current version, else {version, web peers, HTTP peers,
+    downloads}, which rebuild it."""
+    if len(reply) == 2:
+        store.replica_unchanged(info_hash, int(reply[1]))
+        return
+    version, web, http, downloaded = reply
+    store.replace_replica(
+        info_hash, web_peers(web), http_peers(http), int(downloaded), now, version
+    )
 
 
 # What one PUBLISH to a process carries: records joined by RECORD_END, each either a JSON object
