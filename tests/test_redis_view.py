@@ -227,3 +227,14 @@ def test_a_replica_leaving_out_a_peer_for_an_own_claim_is_not_kept_as_unchanged(
     del replica.store.own_web[(VIDEO, claimed)]
     assert replica.refresh(0.5) == "full"
     assert set(replica.peers()) == {claimed}
+
+
+def test_an_unchanged_swarm_costs_redis_the_time_and_one_read(client, replica):
+    replica.refresh(0.5)  # the next expiry, noted by the first view, is a minute away
+    client.config_resetstat()
+    for n in range(10):
+        assert replica.refresh(1.0 + n / 10) == "unchanged"  # within FULL_EVERY
+    stats = client.info("commandstats")
+    called = {name.removeprefix("cmdstat_"): entry["calls"] for name, entry in stats.items()}
+    del called["config|resetstat"]
+    assert called == {"eval": 10, "time": 10, "mget": 10}  # the call, and two commands in it

@@ -70,7 +70,7 @@ def swarms_key(prefix: str) -> str:
 
 def swarm_keys(prefix: str, info_hash: bytes) -> list[str]:
     tag = f"{prefix}:{{{info_hash.hex()}}}"
-    return [f"{tag}:w", f"{tag}:wx", f"{tag}:h", f"{tag}:hx", f"{tag}:d", f"{tag}:v"]
+    return [f"{tag}:w", f"{tag}:wx", f"{tag}:h", f"{tag}:hx", f"{tag}:d", f"{tag}:v", f"{tag}:e"]
 
 
 def persists(config: dict) -> bool:

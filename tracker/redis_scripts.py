@@ -12,6 +12,8 @@ client sharding by infohash, keeps them on one node and each script touches one 
   v   the swarm's version: changed by every script call that changes what VIEW lists (not by
       downloads, which VIEW always returns), so that a process whose replica is of the
       current version is told "unchanged" instead of every peer again
+  e   no peer expires before this (Redis time, ms; missing: unknown), so that VIEW looks for
+      expired peers only once one may be
 w, wx, h and hx also expire as keys two intervals after their last write: what nobody refreshes
 vanishes even if every process died. Times are Redis's own (TIME), so machines' clocks never
 meet. Redis runs Lua 5.1: no goto.
@@ -50,7 +52,7 @@ local function mark(ttl)
 end
 """
 
-# KEYS: w wx h hx d v. ARGV: process, web ttl ms, http ttl ms, then (op, peer, value) triples
+# KEYS: w wx h hx d v e. ARGV: process, web ttl ms, http ttl ms, then (op, peer, value) triples
 # (peer: a web peer's pseudonym, an HTTP peer's peer_id): pw put web, ph put http, ro remove
 # own (only if this process wrote it), ra remove any, dn add downloads, dr drop the swarm.
 # A new version if a peer came, changed its stored value or went; a peer written again
@@ -110,38 +112,54 @@ if http then
   redis.call('PEXPIRE', KEYS[3], http_ttl)
   redis.call('PEXPIRE', KEYS[4], http_ttl)
 end
-if changed then
-  mark(math.max(web_ttl, http_ttl))
-elseif web or http then
-  -- Shorter ttls than before (a shorter interval): the version must not outlive w or h.
+if web or http then
+  -- Shorter ttls than before (a shorter interval): a peer may now expire before e, and w or h
+  -- before the version.
   local ttl = math.min(web and web_ttl or http_ttl, http and http_ttl or web_ttl)
-  if redis.call('PTTL', KEYS[6]) > ttl then redis.call('PEXPIRE', KEYS[6], ttl) end
+  local due = redis.call('GET', KEYS[7])
+  if due and tonumber(due) > now + ttl then
+    redis.call('SET', KEYS[7], string.format('%.0f', now + ttl), 'PX', ttl)
+  end
+  if not changed and redis.call('PTTL', KEYS[6]) > ttl then
+    redis.call('PEXPIRE', KEYS[6], ttl)
+  end
 end
+if changed then mark(math.max(web_ttl, http_ttl)) end
 return taken
 """
 )
 
-# KEYS: w wx h hx d v. ARGV: the version of the caller's replica ('' for none), the peers' ttl
-# ms (a version's, if neither w nor h exists), then the processes declared dead. Expired peers
-# go first (ZRANGEBYSCORE on the expiry set: no scan of the swarm), then a dead process's web
-# peers; either makes a new version. Returns {version, downloads} if the caller's replica is
-# of the current version (the swarm unchanged: no peer read), else {version, web fields and
-# values, http fields and values, downloads}. A swarm without a version (never had one, or it
-# expired, or Redis lost it) gets one, and a full reply.
+# KEYS: w wx h hx d v e. ARGV: the version of the caller's replica ('' for none), the peers'
+# ttl ms (a version's, if neither w nor h exists), then the processes declared dead. Expired
+# peers go first, looked for only once e is past (then ZRANGEBYSCORE on the expiry sets: no scan
+# of the swarm, and e set to the next expiry), then a dead process's web peers; either makes a
+# new version. Returns {version, downloads} if the caller's replica is of the current version
+# (the swarm unchanged: no peer read), else {version, web fields and values, http fields and
+# values, downloads}. A swarm without a version (never had one, or it expired, or Redis lost
+# it) gets one, and a full reply.
 VIEW = (
     _NOW
     + _MARK
     + """
-local function expire(hash, zset)
-  local stale = redis.call('ZRANGEBYSCORE', zset, '-inf', now)
-  for i = 1, #stale, 1000 do
-    redis.call('HDEL', hash, unpack(stale, i, math.min(i + 999, #stale)))
+local ttl = tonumber(ARGV[2])
+local got = redis.call('MGET', KEYS[6], KEYS[5], KEYS[7])
+local version, downloads, changed = got[1], got[2] or '0', false
+if now >= tonumber(got[3] or '0') then
+  local due = now + ttl  -- e on an empty swarm: a write of a shorter ttl lowers it
+  for _, pair in ipairs({{KEYS[1], KEYS[2]}, {KEYS[3], KEYS[4]}}) do
+    local stale = redis.call('ZRANGEBYSCORE', pair[2], '-inf', now)
+    for i = 1, #stale, 1000 do
+      redis.call('HDEL', pair[1], unpack(stale, i, math.min(i + 999, #stale)))
+    end
+    if #stale > 0 then
+      redis.call('ZREMRANGEBYSCORE', pair[2], '-inf', now)
+      changed = true
+    end
+    local first = redis.call('ZRANGE', pair[2], 0, 0, 'WITHSCORES')
+    if first[2] then due = math.min(due, tonumber(first[2])) end
   end
-  if #stale > 0 then redis.call('ZREMRANGEBYSCORE', zset, '-inf', now) end
-  return #stale > 0
+  redis.call('SET', KEYS[7], string.format('%.0f', due), 'PX', ttl)
 end
-local changed = expire(KEYS[1], KEYS[2])
-changed = expire(KEYS[3], KEYS[4]) or changed
 local web = false
 if #ARGV > 2 then
   local dead, kept = {}, {}
@@ -159,10 +177,8 @@ if #ARGV > 2 then
   end
   web = kept
 end
-local got = redis.call('MGET', KEYS[6], KEYS[5])
-local version, downloads = got[1], got[2] or '0'
 if changed or not version then
-  version = mark(tonumber(ARGV[2]))
+  version = mark(ttl)
 elseif version == ARGV[1] then
   return {version, downloads}
 end
