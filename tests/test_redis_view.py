@@ -11,7 +11,7 @@ import redis
 
 from tests.redis_cluster_helpers import OwnRedis
 from tracker import redis_scripts
-from tracker.redis_layout import apply_view, pseudonyms, swarm_keys
+from tracker.redis_layout import apply_view, pseudonyms, swarm_keys, view_args
 from tracker.redis_link import full_view_seconds
 from tracker.redis_store import SharedSwarmStore
 
@@ -62,8 +62,9 @@ class Replica:
         self.replies: list[str] = []
 
     def refresh(self, now: float, dead: tuple = ()) -> str:
-        (seen,) = self.store.replica_versions([VIDEO], now, FULL_EVERY)
-        reply = self.client.eval(redis_scripts.VIEW, len(KEYS), *KEYS, seen, TTL_MS, *dead)
+        (args,) = view_args(self.store, [VIDEO], now, FULL_EVERY, TTL_MS, list(dead))
+        self.sent_dead = args[2:]
+        reply = self.client.eval(redis_scripts.VIEW, len(KEYS), *KEYS, *args)
         apply_view(self.store, VIDEO, reply, now)
         kind = "unchanged" if len(reply) == 2 else "full"
         self.replies.append(kind)
@@ -148,7 +149,17 @@ def test_a_dead_process_s_peers_removed_change_the_swarm(client, replica):
     assert replica.refresh(0.5) == "full"
     assert replica.refresh(1.0, dead=(A,)) == "full"
     assert set(replica.peers()) == {pid(5)}
-    assert replica.refresh(1.5, dead=(A,)) == "unchanged"  # nothing more to remove
+    # Nothing more to remove, and the replica, of the current version, shows it: the swarm is
+    # no longer searched for A's peers while A stays listed dead.
+    assert replica.refresh(1.5, dead=(A,)) == "unchanged"
+    assert replica.sent_dead == []
+
+
+def test_a_swarm_whose_version_is_unknown_is_searched_for_dead_processes_peers(client, replica):
+    replica.store.forget_replica()
+    assert replica.refresh(0.5, dead=(A,)) == "full"
+    assert replica.sent_dead == [A]
+    assert replica.peers() == {}
 
 
 def test_a_download_is_counted_without_reading_the_peers(client, replica):
@@ -166,14 +177,15 @@ def test_a_dropped_swarm_changes(client, replica):
 def test_a_redis_that_lost_its_data_gives_a_full_view_even_with_the_same_peers_back(
     client, replica
 ):
-    (seen,) = replica.store.replica_versions([VIDEO], 0.5, FULL_EVERY)
+    seen = replica.store.versions[VIDEO][0]
     client.flushall()
     assert replica.refresh(0.5) == "full"
     assert replica.peers() == {}
     write(client, A, put(A, 1), put(A, 2))  # the same peers again, as resync writes them
     assert replica.refresh(1.0) == "full"
-    (now_seen,) = replica.store.replica_versions([VIDEO], 1.0, FULL_EVERY)
-    assert int(now_seen) > int(seen)  # versions never repeat: time in microseconds
+    assert int(replica.store.versions[VIDEO][0]) > int(
+        seen
+    )  # versions never repeat: time in microseconds
     assert set(replica.peers()) == {pid(1), pid(2)}
 
 

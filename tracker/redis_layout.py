@@ -132,6 +132,26 @@ def http_peers(flat: list) -> dict[bytes, tuple[str, bytes, bool, str | None]]:
     }  # fmt: skip
 
 
+def view_args(
+    store: SharedSwarmStore,
+    swarms: list[bytes],
+    now: float,
+    full_every: float,
+    ttl: int,
+    dead: list[str],
+) -> list[list]:
+    """The VIEW script's ARGV for each swarm: the version of its replica (store.replica_versions),
+    the peers' ttl, then the processes declared dead, only if Redis may have web peers of theirs
+    there: once their peers are gone, a swarm is not searched for them at every refresh for as
+    long as they stay listed dead."""
+    seen = store.replica_versions(swarms, now, full_every)
+    gone = set(dead)
+    return [
+        [version, ttl, *(dead if gone and store.may_hold(info_hash, gone) else ())]
+        for info_hash, version in zip(swarms, seen, strict=True)
+    ]
+
+
 def apply_view(store: SharedSwarmStore, info_hash: bytes, reply: list, now: float) -> None:
     """The VIEW script's reply for one swarm, given to the store: {version, downloads} if the
     replica is of the swarm's current version, else {version, web peers, HTTP peers,

@@ -42,6 +42,7 @@ from tracker.redis_layout import (
     relayed,
     swarm_keys,
     swarms_key,
+    view_args,
 )
 from tracker.redis_store import SharedSwarmStore
 from tracker.redis_wire import Publisher, Subscription, connect
@@ -329,11 +330,11 @@ class RedisLink:
             return
         with self.service.lock:
             full_every = full_view_seconds(self.service.core.config.peer_ttl)
-            seen = self.store.replica_versions(swarms, now, full_every)
+            args = view_args(self.store, swarms, now, full_every, web_ttl, self.dead)
         async with self.client.pipeline(transaction=False) as pipe:
-            for info_hash, version in zip(swarms, seen, strict=True):
+            for info_hash, swarm_args in zip(swarms, args, strict=True):
                 keys = swarm_keys(self.prefix, info_hash)
-                self._evalsha(pipe, "VIEW", keys, [version, web_ttl, *self.dead])
+                self._evalsha(pipe, "VIEW", keys, swarm_args)
             results = await self._execute(pipe)
         now = self.service.now()
         with self.service.lock:

@@ -73,10 +73,11 @@ class SharedSwarmStore:
         self.own_web: dict[StoredKey, bytes] = {}  # own web peers' peer_ids by pseudonym
         self.rewrite_after = 0.0  # set by the link from the peers' time to live in Redis
         self.clock = 0.0  # the time of the link's last refresh, for swarms only scraped
-        # Swarm -> (its version in Redis the replica was rebuilt at, when): the link's refresh
-        # asks Redis only for what changed since (redis_scripts.VIEW). Forgotten whenever the
-        # replica changes here, so that the next refresh rebuilds it.
-        self.versions: dict[bytes, tuple[bytes, float]] = {}
+        # Swarm -> (its version in Redis the replica was rebuilt at, when, the processes of its
+        # web peers): the link's refresh asks Redis only for what changed since
+        # (redis_scripts.VIEW). Forgotten whenever the replica changes here, so that the next
+        # refresh rebuilds it.
+        self.versions: dict[bytes, tuple[bytes, float, frozenset[str]]] = {}
 
     def connection_number(self, peer: Peer) -> int:
         # The service numbers its sockets (relay_id); other processes address them by it.
@@ -271,6 +272,12 @@ class SharedSwarmStore:
                 seen.append(b"")
         return seen
 
+    def may_hold(self, info_hash: bytes, processes: set[str]) -> bool:
+        """Whether Redis may have web peers of these processes in the swarm: a replica of a
+        known version is Redis's list at that version less own peers."""
+        version = self.versions.get(info_hash)
+        return version is None or not version[2].isdisjoint(processes)
+
     def replica_unchanged(self, info_hash: bytes, downloaded: int) -> None:
         """Redis has the swarm as the replica has it: only the downloads may have grown."""
         self.downloaded[info_hash] = downloaded
@@ -296,6 +303,7 @@ class SharedSwarmStore:
         before = self.remote.pop(info_hash, set())
         fresh: set[bytes] = set()
         exact = True
+        holders = set()
         for pseudonym, (process, number, seeder, source) in web.items():
             if process == self.process:
                 continue  # own peers are known here first-hand
@@ -305,6 +313,7 @@ class SharedSwarmStore:
                 exact = False
                 continue
             fresh.add(pseudonym)
+            holders.add(process)
             connection = RemoteConnection(process, number)
             left = 0 if seeder else 1
             view.put(info_hash, Peer(pseudonym, connection, None, None, left, now, b"", source))
@@ -323,7 +332,7 @@ class SharedSwarmStore:
         if fresh:
             self.remote[info_hash] = fresh
         if version and exact:
-            self.versions[info_hash] = (version, now)
+            self.versions[info_hash] = (version, now, frozenset(holders))
         else:
             self.versions.pop(info_hash, None)
 
