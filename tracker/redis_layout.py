@@ -19,7 +19,7 @@ from tracker import redis_scripts
 from tracker.core import RemoteAnswer, RemoteConnection, RemoteOffer, web_frame
 from tracker.core.addresses import HASH_HEX_DIGITS
 from tracker.core.message_types import ID_LENGTH
-from tracker.redis_store import REMOVE_ANY, REMOVE_OWN
+from tracker.redis_store import REMOVE_ANY, REMOVE_OWN, SharedSwarmStore
 
 # A stored peer: process, seeder flag, its source's name (the keyed hash of its address, or
 # dashes for an exempt source), then the socket number (web) or compact address (HTTP).
@@ -71,7 +71,7 @@ def swarms_key(prefix: str) -> str:
 
 def swarm_keys(prefix: str, info_hash: bytes) -> list[str]:
     tag = f"{prefix}:{{{info_hash.hex()}}}"
-    return [f"{tag}:w", f"{tag}:wx", f"{tag}:h", f"{tag}:hx", f"{tag}:d"]
+    return [f"{tag}:w", f"{tag}:wx", f"{tag}:h", f"{tag}:hx", f"{tag}:d", f"{tag}:v", f"{tag}:e"]
 
 
 def persists(config: dict) -> bool:
@@ -131,6 +131,39 @@ def http_peers(flat: list) -> dict[bytes, tuple[str, bytes, bool, str | None]]:
                   _source(value))
         for peer_id, value in _pairs(flat)
     }  # fmt: skip
+
+
+def view_args(
+    store: SharedSwarmStore,
+    swarms: list[bytes],
+    now: float,
+    full_every: float,
+    ttl: int,
+    dead: list[str],
+) -> list[list]:
+    """The VIEW script's ARGV for each swarm: the version of its replica (store.replica_versions),
+    the peers' ttl, then the processes declared dead, only if Redis may have web peers of theirs
+    there: once their peers are gone, a swarm is not searched for them at every refresh for as
+    long as they stay listed dead."""
+    seen = store.replica_versions(swarms, now, full_every)
+    gone = set(dead)
+    return [
+        [version, ttl, *(dead if gone and store.may_hold(info_hash, gone) else ())]
+        for info_hash, version in zip(swarms, seen, strict=True)
+    ]
+
+
+def apply_view(store: SharedSwarmStore, info_hash: bytes, reply: list, now: float) -> None:
+    """The VIEW script's reply for one swarm, given to the store: {version, downloads} if the
+    replica is of the swarm's current version, else {version, web peers, HTTP peers,
+    downloads}, which rebuild it."""
+    if len(reply) == 2:
+        store.replica_unchanged(info_hash, int(reply[1]))
+        return
+    version, web, http, downloaded = reply
+    store.replace_replica(
+        info_hash, web_peers(web), http_peers(http), int(downloaded), now, version
+    )
 
 
 # What one PUBLISH to a process carries: records one after the other, each a kind byte and

@@ -8,7 +8,8 @@ Tasks, none on the message path (the core answers from memory, tracker/redis_sto
   writer    every FLUSH_SECONDS: the store's journal (one script call per swarm), in one
             pipeline, and the guard's requests not sent yet;
   refresher every REFRESH_SECONDS: this process's heartbeat, then the replica of the swarms in
-            use here (expired peers and dead processes' peers removed on the way);
+            use here (expired peers and dead processes' peers removed on the way): of each,
+            only its version if it is the one the replica was rebuilt at, else every peer;
   listener  pub/sub: offers and answers for this process's sockets, and P2P switches and policy
             changes made anywhere, delivered by a task of their own.
 Offers and answers go over raw pub/sub, a channel per process (bench/relay_bench.py measured
@@ -32,8 +33,8 @@ from tracker import redis_scripts
 from tracker.core import RemoteConnection
 from tracker.core.sockets_elsewhere import FORGET_AFTER_SECONDS
 from tracker.redis_layout import (
+    apply_view,
     guard_record,
-    http_peers,
     namespace,
     peer_op,
     processes_key,
@@ -41,7 +42,7 @@ from tracker.redis_layout import (
     relayed,
     swarm_keys,
     swarms_key,
-    web_peers,
+    view_args,
 )
 from tracker.redis_store import SharedSwarmStore
 from tracker.redis_wire import Publisher, Subscription, connect
@@ -55,6 +56,13 @@ FLUSH_SECONDS = 0.05
 SEND_EVERY_SECONDS = 0.005
 REFRESH_SECONDS = 0.5
 HEARTBEAT_SECONDS = REFRESH_SECONDS
+# A refresh reads every peer of a swarm only if it changed since the replica was rebuilt, and at
+# least this often. A rebuild gives the replica's peers their last_seen, and the core's sweep
+# drops a peer unseen for peer_ttl (tracker/core/config.py): rebuilt at least four times per
+# peer_ttl (full_view_seconds), a swarm in use here keeps its replica through three of these
+# rebuilds missed or late. And what Redis lost without a script seeing it (a key evicted under
+# maxmemory) is back in the replica within this.
+FULL_VIEW_SECONDS = 30.0
 # A process silent this long is dead: the others drop its peers at their next refresh, well
 # within one sweep (tracker.service.SWEEP_SECONDS), and, by the same rule, their guards its
 # sockets (tracker/core/sockets_elsewhere.py).
@@ -63,6 +71,10 @@ DEAD_AFTER_SECONDS = FORGET_AFTER_SECONDS
 REDIS_TIMEOUT_SECONDS = 2.0
 RETRY_SECONDS = 0.5
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def full_view_seconds(peer_ttl: float) -> float:
+    return min(FULL_VIEW_SECONDS, peer_ttl / 4)
 
 
 def publish_sync(url: str, secret_key: str, message: dict) -> None:
@@ -317,17 +329,18 @@ class RedisLink:
         swarms = list(swarms | {bytes.fromhex(h.decode()) for h in listed})
         if not swarms:
             return
+        with self.service.lock:
+            full_every = full_view_seconds(self.service.core.config.peer_ttl)
+            args = view_args(self.store, swarms, now, full_every, web_ttl, self.dead)
         async with self.client.pipeline(transaction=False) as pipe:
-            for info_hash in swarms:
+            for info_hash, swarm_args in zip(swarms, args, strict=True):
                 keys = swarm_keys(self.prefix, info_hash)
-                self._evalsha(pipe, "VIEW", keys, self.dead)
+                self._evalsha(pipe, "VIEW", keys, swarm_args)
             results = await self._execute(pipe)
         now = self.service.now()
         with self.service.lock:
-            for info_hash, (web, http, downloaded) in zip(swarms, results, strict=True):
-                self.store.replace_replica(
-                    info_hash, web_peers(web), http_peers(http), int(downloaded), now
-                )
+            for info_hash, reply in zip(swarms, results, strict=True):
+                apply_view(self.store, info_hash, reply, now)
 
     # Listener
 

@@ -6,7 +6,10 @@ it answers from memory, from this process's own peers plus a replica of the othe
 peers, and keeps a journal of its own changes. The process's Redis link (tracker/redis_link.py)
 writes the journal to Redis and refreshes the replica of the swarms in use, a few times a
 second, off the message path. What the core decides from it (counts, samples, whether a
-peer_id is taken) is therefore as fresh as the last refresh (REFRESH_SECONDS).
+peer_id is taken) is therefore as fresh as the last refresh (REFRESH_SECONDS). A swarm's
+replica is rebuilt only when Redis has the swarm at another version than the one it was rebuilt
+at (redis_scripts.VIEW), or changed here, and at least every FULL_VIEW_SECONDS
+(redis_link.full_view_seconds).
 
 A web peer of another process appears with a RemoteConnection (its process, its socket's
 number there) and its source's name (the keyed hash of its address), never with an address;
@@ -70,6 +73,11 @@ class SharedSwarmStore:
         self.own_web: dict[StoredKey, bytes] = {}  # own web peers' peer_ids by pseudonym
         self.rewrite_after = 0.0  # set by the link from the peers' time to live in Redis
         self.clock = 0.0  # the time of the link's last refresh, for swarms only scraped
+        # Swarm -> (its version in Redis the replica was rebuilt at, when, the processes of its
+        # web peers): the link's refresh asks Redis only for what changed since
+        # (redis_scripts.VIEW). Forgotten whenever the replica changes here, so that the next
+        # refresh rebuilds it.
+        self.versions: dict[bytes, tuple[bytes, float, frozenset[str]]] = {}
 
     def connection_number(self, peer: Peer) -> int:
         # The service numbers its sockets (relay_id); other processes address them by it.
@@ -162,6 +170,7 @@ class SharedSwarmStore:
     def drop_swarm(self, info_hash: bytes) -> list[Peer]:
         dropped = self.view.drop_swarm(info_hash)
         replica = self.remote.pop(info_hash, ())
+        self.versions.pop(info_hash, None)
         for peer in dropped:
             stored_id = peer.peer_id
             if stored_id not in replica:
@@ -179,6 +188,7 @@ class SharedSwarmStore:
         if replica is None or stored_id not in replica:
             return False
         replica.discard(stored_id)
+        self.versions.pop(info_hash, None)
         if not replica:
             del self.remote[info_hash]
         return True
@@ -227,6 +237,7 @@ class SharedSwarmStore:
 
     def resync(self) -> None:
         """Journal every own peer again: Redis lost its data (a restart) or missed writes."""
+        self.versions = {}
         view = self.view
         for info_hash in view.info_hashes():
             replica = self.remote.get(info_hash, ())
@@ -245,6 +256,32 @@ class SharedSwarmStore:
     def use(self, info_hash: bytes, now: float) -> None:
         self.used[info_hash] = now
 
+    def replica_versions(self, swarms: list[bytes], now: float, full_every: float) -> list[bytes]:
+        """For each swarm the link refreshes, the version its replica was rebuilt at, for VIEW
+        to answer "unchanged"; b"" (rebuild it) if none, or if that was `full_every` seconds
+        ago or more: a rebuild gives the replica's peers their last_seen. The versions of
+        swarms no longer refreshed are forgotten: their replica expires here."""
+        versions, self.versions = self.versions, {}
+        seen = []
+        for info_hash in swarms:
+            version = versions.get(info_hash)
+            if version is not None and now - version[1] < full_every:
+                self.versions[info_hash] = version
+                seen.append(version[0])
+            else:
+                seen.append(b"")
+        return seen
+
+    def may_hold(self, info_hash: bytes, processes: set[str]) -> bool:
+        """Whether Redis may have web peers of these processes in the swarm: a replica of a
+        known version is Redis's list at that version less own peers."""
+        version = self.versions.get(info_hash)
+        return version is None or not version[2].isdisjoint(processes)
+
+    def replica_unchanged(self, info_hash: bytes, downloaded: int) -> None:
+        """Redis has the swarm as the replica has it: only the downloads may have grown."""
+        self.downloaded[info_hash] = downloaded
+
     def replace_replica(
         self,
         info_hash: bytes,
@@ -252,27 +289,39 @@ class SharedSwarmStore:
         http: dict[bytes, tuple[str, bytes, bool, str | None]],
         downloaded: int,
         now: float,
+        version: bytes = b"",
     ) -> None:
-        """The other processes' peers of one swarm as Redis holds them now: web peers by
-        pseudonym (process, socket number, seeder, source's name), HTTP peers by peer_id
-        (process that wrote it, compact address, seeder, source's name). A web peer of the
-        replica has its pseudonym for peer_id."""
+        """The other processes' peers of one swarm as Redis holds them now, at `version`: web
+        peers by pseudonym (process, socket number, seeder, source's name), HTTP peers by
+        peer_id (process that wrote it, compact address, seeder, source's name). A web peer of
+        the replica has its pseudonym for peer_id. The version is kept only if the replica is
+        Redis's list less this process's own writes: one that leaves out a peer for a reason
+        of this process (a claim of its own over it) must be rebuilt once that is gone."""
         self.downloaded[info_hash] = downloaded
         view = self.view
         own_web = self.own_web
         before = self.remote.pop(info_hash, set())
         fresh: set[bytes] = set()
+        exact = True
+        holders = set()
         for pseudonym, (process, number, seeder, source) in web.items():
-            if process == self.process or (info_hash, pseudonym) in own_web:
-                # Own peers are known here first-hand; so is one whose claim Redis refused
-                # (another process held its peer_id first): taken_elsewhere withdraws it.
+            if process == self.process:
+                continue  # own peers are known here first-hand
+            if (info_hash, pseudonym) in own_web:
+                # So is one whose claim Redis refused (another process held its peer_id
+                # first): taken_elsewhere withdraws it.
+                exact = False
                 continue
             fresh.add(pseudonym)
+            holders.add(process)
             connection = RemoteConnection(process, number)
             left = 0 if seeder else 1
             view.put(info_hash, Peer(pseudonym, connection, None, None, left, now, b"", source))
         for peer_id, (process, compact, seeder, source) in http.items():
-            if process == self.process or (peer_id not in before and view.get(info_hash, peer_id)):
+            if process == self.process:
+                continue
+            if peer_id not in before and view.get(info_hash, peer_id):
+                exact = False  # an HTTP peer now announcing here, still another's in Redis
                 continue
             fresh.add(peer_id)
             ip, port = unpack_compact(compact)
@@ -282,9 +331,14 @@ class SharedSwarmStore:
             view.remove(info_hash, peer_id)
         if fresh:
             self.remote[info_hash] = fresh
+        if version and exact:
+            self.versions[info_hash] = (version, now, frozenset(holders))
+        else:
+            self.versions.pop(info_hash, None)
 
     def forget_replica(self) -> None:
         """Serve from own peers only (Redis unreachable: the others' peers may be gone)."""
+        self.versions = {}
         for info_hash, replica in self.remote.items():
             for peer_id in replica:
                 self.view.remove(info_hash, peer_id)
