@@ -11,7 +11,7 @@ Tasks, none on the message path (the core answers from memory, tracker/redis_sto
             use here (expired peers and dead processes' peers removed on the way): of each,
             only its version if it is the one the replica was rebuilt at, else every peer;
   listener  pub/sub: offers and answers for this process's sockets, and P2P switches and policy
-            changes made anywhere, delivered by a task of their own.
+            changes made anywhere, delivered by a task of their own (tracker/redis_pubsub.py).
 Offers and answers go over raw pub/sub, a channel per process (bench/relay_bench.py measured
 Channels' RedisPubSubChannelLayer against it). A target in this process never comes here.
 
@@ -27,7 +27,7 @@ import logging
 
 import orjson
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
 from tracker import redis_scripts
 from tracker.core import RemoteConnection
@@ -35,7 +35,6 @@ from tracker.core.sockets_elsewhere import FORGET_AFTER_SECONDS
 from tracker.redis_layout import (
     apply_view,
     guard_record,
-    namespace,
     peer_op,
     processes_key,
     redis_persists,
@@ -44,8 +43,9 @@ from tracker.redis_layout import (
     swarms_key,
     view_args,
 )
+from tracker.redis_pubsub import FAILURES, REDIS_TIMEOUT_SECONDS, PubSub
 from tracker.redis_store import SharedSwarmStore
-from tracker.redis_wire import Publisher, Subscription, connect
+from tracker.redis_wire import Publisher, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -67,30 +67,13 @@ FULL_VIEW_SECONDS = 30.0
 # within one sweep (tracker.service.SWEEP_SECONDS), and, by the same rule, their guards its
 # sockets (tracker/core/sockets_elsewhere.py).
 DEAD_AFTER_SECONDS = FORGET_AFTER_SECONDS
-# Redis calls give up after this: a stalled Redis must not stall the tasks for long.
-REDIS_TIMEOUT_SECONDS = 2.0
-RETRY_SECONDS = 0.5
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
 
 def full_view_seconds(peer_ttl: float) -> float:
     return min(FULL_VIEW_SECONDS, peer_ttl / 4)
 
 
-def publish_sync(url: str, secret_key: str, message: dict) -> None:
-    """Publish to every tracker process from outside the event loop (a P2P switch committed
-    in a view or a management command). Best effort: the policy version is the safety net."""
-    import redis
-
-    try:
-        client = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_SECONDS)
-        with contextlib.closing(client):
-            client.publish(f"{namespace(secret_key)}:all", orjson.dumps([message]))
-    except RedisError as error:
-        log.warning("telling the tracker processes failed: %s", type(error).__name__)
-
-
-class RedisLink:
+class RedisLink(PubSub):
     def __init__(self, service, url: str, prefix: str, store: SharedSwarmStore) -> None:
         self.service = service
         self.url = url
@@ -148,7 +131,7 @@ class RedisLink:
         for task in self.tasks:
             task.cancel()
         if self.client is not None:
-            with contextlib.suppress(*_FAILURES):
+            with contextlib.suppress(*FAILURES):
                 await self.client.zrem(processes_key(self.prefix), self.process)
             await self.client.aclose()
         for connection in (self.subscription, self.publisher):
@@ -160,7 +143,7 @@ class RedisLink:
             await asyncio.sleep(period)
             try:
                 await step()
-            except _FAILURES as error:
+            except FAILURES as error:
                 self._down(error)
             except Exception as error:  # noqa: BLE001 - one bad step must not end the task
                 log.error("the tracker's Redis link failed: %s", type(error).__name__)
@@ -278,7 +261,7 @@ class RedisLink:
                     args = [self.process, web_ttl, http_ttl, *ops[info_hash]]
                     self._evalsha(pipe, "WRITE", swarm_keys(self.prefix, info_hash), args)
                 results = await self._execute(pipe)
-        except _FAILURES:
+        except FAILURES:
             # Kept for the next attempt (removals included).
             with self.service.lock:
                 store.restore_journal(journal, dropped, completed)
@@ -312,7 +295,7 @@ class RedisLink:
                 self.shas["HEARTBEAT"], 2, procs, swarms_key(self.prefix), self.process,
                 dead_after, max(web_ttl, dead_after), *(h.hex() for h in written),
             )  # fmt: skip
-        except _FAILURES:
+        except FAILURES:
             self.written |= written
             raise
         if fresh and self.last_heartbeat:
@@ -341,50 +324,3 @@ class RedisLink:
         with self.service.lock:
             for info_hash, reply in zip(swarms, results, strict=True):
                 apply_view(self.store, info_hash, reply, now)
-
-    # Listener
-
-    async def _listen_forever(self) -> None:
-        channels = [self.channel(self.process), self.broadcast]
-        await self._connect_forever(
-            "subscription", lambda login: Subscription(login, channels, self._received)
-        )
-
-    async def _publisher_forever(self) -> None:
-        await self._connect_forever("publisher", Publisher)
-
-    async def _connect_forever(self, name: str, protocol) -> None:
-        failing = False
-        while True:
-            try:
-                connection = await connect(self.url, protocol, REDIS_TIMEOUT_SECONDS)
-                setattr(self, name, connection)
-                failing = False
-                await connection.keep_alive()
-            except (*_FAILURES, ConnectionError) as error:
-                # Once per outage: the writer and the refresher say when Redis is down, but this
-                # connection may fail alone (an option of the URL only redis-py honours).
-                if not failing:
-                    log.warning("the tracker's Redis %s failed: %s", name, type(error).__name__)
-                failing = True
-            except Exception as error:  # noqa: BLE001 - the connection must come back
-                log.error("the tracker's Redis %s failed: %s", name, type(error).__name__)
-            setattr(self, name, None)
-            await asyncio.sleep(RETRY_SECONDS)
-
-    def _received(self, payloads: list[bytes]) -> None:
-        self.inbox.extend(payloads)
-        self.inbox_filled.set()
-
-    async def _deliver_forever(self) -> None:
-        """Everything received since the last turn, at once: the sends never wait
-        (instance/ws_protocol.py), so a backlog is cleared in one turn of the loop."""
-        while True:
-            await self.inbox_filled.wait()
-            self.inbox_filled.clear()
-            payloads, self.inbox = self.inbox, []
-            for payload in payloads:
-                try:
-                    await self.service.from_elsewhere(payload)
-                except Exception as error:  # noqa: BLE001 - one bad payload, not the rest
-                    log.error("a message from another process failed: %s", type(error).__name__)

@@ -46,7 +46,7 @@ class SharedTracker:
 
     def _tell_everyone(self, message: dict) -> None:
         if settings.REDIS_URL:
-            from tracker.redis_link import publish_sync
+            from tracker.redis_pubsub import publish_sync
 
             publish_sync(settings.REDIS_URL, settings.SECRET_KEY, message)
 
