@@ -77,7 +77,7 @@ def holders(instance: LiveInstance, url: str, info_hash: bytes, peer_ids) -> dic
     """peer_id -> the process holding its socket, for those of these web peers Redis has (under
     their pseudonyms, made with the instance's secret key)."""
     pseudonym = pseudonyms(secret_key(instance))
-    named = {pseudonym(peer_id): peer_id for peer_id in peer_ids}
+    named = {pseudonym(info_hash, peer_id): peer_id for peer_id in peer_ids}
     found = web_peers(instance, url, info_hash)
     return {named[k]: process for k, process in found.items() if k in named}
 

@@ -231,7 +231,7 @@ def test_a_replica_leaving_out_a_peer_for_an_own_claim_is_not_kept_as_unchanged(
     # A's, and B withdraws its own (taken_elsewhere); the replica must then get A's peer.
     store_key = pseudonyms("the instance's key")
     replica = Replica(client)
-    claimed = store_key(b"-WW0208-000000000001")
+    claimed = store_key(VIDEO, b"-WW0208-000000000001")
     replica.store.own_web[(VIDEO, claimed)] = b"-WW0208-000000000001"
     write(client, A, ("pw", claimed, web_value(A, 1)))
     assert replica.refresh(0.0) == "full"

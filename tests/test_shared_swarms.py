@@ -120,7 +120,7 @@ def test_an_offer_for_a_peer_of_the_other_process_goes_there_and_its_answer_come
     sent = a.announce(on_a, pid(1), offers=1)
     (recipient, offer) = next((to, m) for to, m in sent if type(m) is RemoteOffer)
     assert recipient == RemoteConnection("bbbbbbbbbbbb", 2)
-    assert offer.target == PSEUDONYM(pid(2)) and offer.sender is on_a
+    assert offer.target == PSEUDONYM(VIDEO, pid(2)) and offer.sender is on_a
     # Process B receives it for its socket, whose peer it knows by that pseudonym, and sends
     # it on, pending for the answer.
     target = b.store.peer_id_of(VIDEO, offer.target)
@@ -199,7 +199,9 @@ def test_a_peer_id_held_in_another_swarm_on_the_other_process_answers_and_stops_
     assert b.core.swarms.store.counts(VIDEO)[:2] == (0, 2)  # the victim is still there
     sent = b.announce(offerer, pid(2), offers=1, now=100.0)
     (recipient, offer) = next((to, m) for to, m in sent if type(m) is RemoteOffer)
-    assert recipient == RemoteConnection("aaaaaaaaaaaa", 1) and offer.target == PSEUDONYM(pid(1))
+    assert recipient == RemoteConnection("aaaaaaaaaaaa", 1) and offer.target == PSEUDONYM(
+        VIDEO, pid(1)
+    )
     answer = {
         "action": "announce",
         "info_hash": wire_id(VIDEO),
@@ -229,7 +231,7 @@ def test_a_claim_redis_finds_taken_is_withdrawn_and_refused():
     late = Socket(7)
     a.announce(late, pid(7))
     # The script returns the pseudonym it refused; this process knows whose it is.
-    result = a.core.taken_elsewhere(VIDEO, a.store.peer_id_of(VIDEO, PSEUDONYM(pid(7))))
+    result = a.core.taken_elsewhere(VIDEO, a.store.peer_id_of(VIDEO, PSEUDONYM(VIDEO, pid(7))))
     assert result.messages[0][0] is late
     assert result.messages[0][1].reason == "peer_id is in use by another connection"
     assert a.core.swarms.store.counts(VIDEO)[:2] == (0, 0)
@@ -243,8 +245,9 @@ def test_a_web_peer_is_in_redis_under_a_keyed_pseudonym_only_its_process_maps_ba
     (stored,) = written
     # As wide as a peer_id, the same in every process of the instance, another in another
     # instance (another secret key).
-    assert stored == PSEUDONYM(pid(1)) != pid(1) and len(stored) == len(pid(1))
-    assert pseudonyms("another instance's key")(pid(1)) != stored
+    assert stored == PSEUDONYM(VIDEO, pid(1)) != pid(1) and len(stored) == len(pid(1))
+    assert pseudonyms("another instance's key")(VIDEO, pid(1)) != stored
+    assert PSEUDONYM(VIDEOS[0], pid(1)) != stored  # one session is another name in each swarm
     b.store.replace_replica(VIDEO, written, {}, 0, 0.0)
     # b knows the peer by its pseudonym only, yet finds it held when given its peer_id.
     sampled = b.store.sample_web(VIDEO, 5, random.Random(1), exclude=b"")
@@ -273,9 +276,9 @@ def test_a_web_peer_is_in_redis_under_a_keyed_pseudonym_only_its_process_maps_ba
 def test_an_own_peer_is_hashed_at_its_first_announce_only():
     hashed = []
 
-    def pseudonym(peer_id: bytes) -> bytes:
+    def pseudonym(info_hash: bytes, peer_id: bytes) -> bytes:
         hashed.append(peer_id)
-        return PSEUDONYM(peer_id)
+        return PSEUDONYM(info_hash, peer_id)
 
     a, b = two_processes()
     a.store.pseudonym = pseudonym
@@ -386,15 +389,15 @@ def test_a_peer_announcing_again_unchanged_is_written_again_only_after_rewrite_a
     a.store.rewrite_after = 120.0
     socket = Socket(1)
     a.announce(socket, pid(1), now=0.0)
-    assert list(a.store.take_journal()[0]) == [(VIDEO, PSEUDONYM(pid(1)))]
+    assert list(a.store.take_journal()[0]) == [(VIDEO, PSEUDONYM(VIDEO, pid(1)))]
     a.announce(socket, pid(1), now=60.0)
     assert a.store.take_journal()[0] == {}  # nothing new for Redis
     a.announce(socket, pid(1), now=61.0, left=0)  # now a seeder: written at once
-    assert a.store.take_journal()[0][(VIDEO, PSEUDONYM(pid(1)))].seeder
+    assert a.store.take_journal()[0][(VIDEO, PSEUDONYM(VIDEO, pid(1)))].seeder
     a.announce(socket, pid(1), now=150.0, left=0)
     assert a.store.take_journal()[0] == {}
     a.announce(socket, pid(1), now=182.0, left=0)  # 121 s after the last write
-    assert list(a.store.take_journal()[0]) == [(VIDEO, PSEUDONYM(pid(1)))]
+    assert list(a.store.take_journal()[0]) == [(VIDEO, PSEUDONYM(VIDEO, pid(1)))]
 
 
 def test_a_peer_that_left_and_returns_is_written_again():
@@ -404,9 +407,9 @@ def test_a_peer_that_left_and_returns_is_written_again():
     a.announce(socket, pid(1), now=0.0)
     a.store.take_journal()
     a.announce(socket, pid(1), now=1.0, event="stopped")
-    assert a.store.take_journal()[0] == {(VIDEO, PSEUDONYM(pid(1))): REMOVE_OWN}
+    assert a.store.take_journal()[0] == {(VIDEO, PSEUDONYM(VIDEO, pid(1))): REMOVE_OWN}
     a.announce(socket, pid(1), now=2.0)
-    assert list(a.store.take_journal()[0]) == [(VIDEO, PSEUDONYM(pid(1)))]
+    assert list(a.store.take_journal()[0]) == [(VIDEO, PSEUDONYM(VIDEO, pid(1)))]
 
 
 def test_a_message_is_counted_only_by_the_processes_holding_a_socket_of_its_source():

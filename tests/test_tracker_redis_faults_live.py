@@ -184,7 +184,7 @@ async def _privacy(instance, redis: OwnRedis, persists: bool, tmp_path):
     # The web peers are there, on both processes, each under the keyed hash of its peer_id.
     stored = web_peers(instance, redis.url, info_hash)
     pseudonym = pseudonyms(secret_key(instance))
-    assert set(stored) == {pseudonym(peer.peer_id) for peer in peers}
+    assert set(stored) == {pseudonym(info_hash, peer.peer_id) for peer in peers}
     assert len(set(stored.values())) == 2, "the 12 sockets all landed on one process"
     assert addresses_in_redis(instance, redis, web) == [], "a web peer's address in Redis"
     # No peer_id of theirs anywhere in Redis (raw, or in hex as relayed offers carry ids).

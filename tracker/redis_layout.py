@@ -36,21 +36,26 @@ def _derived_key(secret_key: str, purpose: bytes) -> bytes:
 
 def namespace(secret_key: str) -> str:
     """The key prefix of one instance: its processes share a secret key, and two instances on
-    one Redis (tests, staging) never see each other's swarms."""
-    return f"pv:{_derived_key(secret_key, b'peerveil tracker redis').hex()[:10]}"
+    one Redis (tests, staging) never see each other's swarms. "pv2": the layout's version
+    (web peers under pseudonyms, swarms' versions): processes of an earlier layout, side by side
+    with these during a rolling restart, share nothing with them rather than misread them."""
+    return f"pv2:{_derived_key(secret_key, b'peerveil tracker redis').hex()[:10]}"
 
 
-def pseudonyms(secret_key: str) -> Callable[[bytes], bytes]:
-    """The name under which a web peer is stored in Redis: the keyed BLAKE2b of its peer_id,
-    as wide as a peer_id, the same in every process of the instance. A browser session's
-    peer_id, which the peers it connects to also see, never reaches Redis, whose dumps (RDB,
-    AOF) may keep it on disk. Without the key (from SECRET_KEY) a name cannot even be matched
-    with a peer_id seen elsewhere; with it, a name still cannot be turned back into its
-    peer_id, whose 72 bits are random (webtorrent's)."""
+def pseudonyms(secret_key: str) -> Callable[[bytes, bytes], bytes]:
+    """The name under which a web peer is stored in Redis: the keyed BLAKE2b of its swarm's
+    infohash and its peer_id (both ID_LENGTH bytes), as wide as a peer_id, the same in every
+    process of the instance. A browser session's peer_id, which the peers it connects to also
+    see, never reaches Redis, whose dumps (RDB, AOF) may keep it on disk; and a session that
+    joined several swarms has a different name in each, so a dump does not tell which videos
+    one session joined. Every use of the name is within its swarm (the replica, an offer's
+    target, a claim Redis refused). Without the key (from SECRET_KEY) a name cannot even be
+    matched with a peer_id seen elsewhere; with it, a name still cannot be turned back into
+    its peer_id, whose 72 bits are random (webtorrent's)."""
     key = _derived_key(secret_key, b"peerveil tracker peer_id")
 
-    def pseudonym(peer_id: bytes) -> bytes:
-        return hashlib.blake2b(peer_id, digest_size=ID_LENGTH, key=key).digest()
+    def pseudonym(info_hash: bytes, peer_id: bytes) -> bytes:
+        return hashlib.blake2b(info_hash + peer_id, digest_size=ID_LENGTH, key=key).digest()
 
     return pseudonym
 
@@ -209,11 +214,11 @@ def guard_record(message: bytes) -> bytes:
     return RECORD_HEAD.pack(GUARD, len(message)) + message
 
 
-def records(payload: bytes) -> Iterator[tuple[bytes, tuple, bytes]]:
+def records(payload: bytes) -> Iterator[tuple[bytes, tuple | None, bytes]]:
     """Each record of a payload: (kind, fixed fields, the rest: a text frame or JSON). A
-    record too short for its fields gives a ValueError and the next records still come; one
-    longer than what is left ends the payload with a ValueError (nothing after it can be
-    found)."""
+    record too short for its fields comes with None for fields (the caller refuses it) and
+    the next records still come; one longer than what is left ends the payload with a
+    ValueError, a header cut short with a struct.error (nothing after it can be found)."""
     position, end, head = 0, len(payload), RECORD_HEAD.size
     while position < end:
         kind, length = RECORD_HEAD.unpack_from(payload, position)

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from tracker.redis_layout import namespace
 from tracker.redis_wire import Publisher, Subscription, connect
 
+# The link's logger: its pub/sub side is a part of it for whoever reads or filters the logs.
 log = logging.getLogger("tracker.redis_link")
 
 # Redis calls give up after this: a stalled Redis must not stall the tasks for long.

@@ -49,7 +49,7 @@ class SharedSwarmStore(Replica):
     def __init__(
         self,
         process: str,
-        pseudonym: Callable[[bytes], bytes],
+        pseudonym: Callable[[bytes, bytes], bytes],
         share_http: bool = False,
         name: Callable[[str], str] | None = None,
     ) -> None:
@@ -91,7 +91,7 @@ class SharedSwarmStore(Replica):
             # Another process's web peer is in the replica under its pseudonym: a socket here
             # must not take its peer_id. Hashed only for a peer_id new here (an own peer is
             # found first).
-            peer = self.view.get(info_hash, self.pseudonym(peer_id))
+            peer = self.view.get(info_hash, self.pseudonym(info_hash, peer_id))
         return peer
 
     def put(self, info_hash: bytes, peer: Peer) -> None:
@@ -102,7 +102,7 @@ class SharedSwarmStore(Replica):
         if last is not None:
             stored_id = last[2]
         elif peer.is_web:
-            stored_id = self.pseudonym(peer.peer_id)
+            stored_id = self.pseudonym(info_hash, peer.peer_id)
             self.own_web[(info_hash, stored_id)] = peer.peer_id
         else:
             stored_id = peer.peer_id

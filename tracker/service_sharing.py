@@ -79,7 +79,7 @@ class SharedTracker:
                 for kind, fields, rest in records(payload):
                     try:
                         self._relayed_in(kind, fields, rest, sends, blocked, now)
-                    except (ValueError, KeyError, IndexError, TypeError) as error:
+                    except Exception as error:  # noqa: BLE001
                         # One malformed record (another version, a corrupted message), not
                         # the rest of what the PUBLISH carried.
                         log.warning("a record from another process was refused: %s",
@@ -88,7 +88,7 @@ class SharedTracker:
                 log.warning("a payload from another process was cut short: %s",
                             type(error).__name__)  # fmt: skip
         for consumer, text in sends:
-            await consumer.send_text(text.decode())
+            await consumer.send_text(text)
         for key in blocked:
             self._close_source(key)
 
@@ -108,16 +108,18 @@ class SharedTracker:
                 return  # the peer left meanwhile
             offer = RelayedOffer(info_hash, peer_id, offer_id, None)
             sender = RemoteConnection(process.decode(), number)
+            text = rest.decode()  # first: a text that is not UTF-8 is refused with its record
             if self.core.offer_from_elsewhere(consumer, target, sender, offer, now).messages:
-                sends.append((consumer, rest))
+                sends.append((consumer, text))
         elif kind == ANSWER:
             to, target, info_hash, peer_id, offer_id = fields
             consumer = self.numbered.get(to)
             if consumer is None:
                 return
             answer = RelayedAnswer(info_hash, peer_id, offer_id, None)
+            text = rest.decode()
             if self.core.answer_from_elsewhere(consumer, target, answer).messages:
-                sends.append((consumer, rest))
+                sends.append((consumer, text))
         elif kind == GUARD:
             message = orjson.loads(rest)
             events = self._replayed(message["e"])

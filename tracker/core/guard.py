@@ -100,8 +100,10 @@ class Guard:
         # Several tracker processes: the requests counted here, for the others to count too
         # (shared_guard.py); None in a single process.
         self.shared: list[tuple[str, str, tuple]] | None = None
-        # Several processes: each source's open sockets on the others (sockets_elsewhere.py).
+        # Several processes: each source's open sockets on the others (sockets_elsewhere.py),
+        # and the sightings of counted videos told to them lately (shared_guard.told_lately).
         self.elsewhere = None
+        self.sightings_told: dict[tuple[str, tuple], float] = {}
 
     def __len__(self) -> int:
         return len(self._sources)

@@ -19,7 +19,6 @@ source's sockets on every process and a lost message is corrected at the next ta
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any
 
 from .guard import Guard
 from .sockets_elsewhere import SNAPSHOT_SECONDS, SocketsElsewhere
@@ -39,9 +38,6 @@ SIGHTING_SHARE_OF_WINDOW = 1 / 8
 def share(guard: Guard) -> None:
     guard.shared = []
     guard.elsewhere = SocketsElsewhere()
-    # (source key, videos asked about) -> when that sighting was last told to the others,
-    # oldest first.
-    guard.sightings_told = {}
 
 
 def take_events(
@@ -104,7 +100,8 @@ def told_lately(
     """Whether a "v" event only asks again about videos counted for its source, told to the
     others less than SIGHTING_SHARE_OF_WINDOW of the window ago (if not, it is told now)."""
     key, _, info_hashes = event
-    told: dict[Any, float] = guard.sightings_told
+    # (source key, videos asked about) -> when that sighting was told, oldest first.
+    told = guard.sightings_told
     horizon = now - guard.config.video_window * SIGHTING_SHARE_OF_WINDOW
     while told:
         oldest = next(iter(told))
