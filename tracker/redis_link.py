@@ -146,7 +146,12 @@ class RedisLink(PubSub):
             except FAILURES as error:
                 self._down(error)
             except Exception as error:  # noqa: BLE001 - one bad step must not end the task
+                # Whatever failed (a client's connection torn down mid-reply can fail with
+                # other errors than ConnectionError), the replica and the journal may be stale
+                # or half written: served as in an outage, until the next step reconnects and
+                # writes everything again.
                 log.error("the tracker's Redis link failed: %s", type(error).__name__)
+                self._down(error)
 
     async def _connected(self) -> None:
         """Scripts loaded and persistence checked: at start and after every outage (a
@@ -154,6 +159,8 @@ class RedisLink(PubSub):
         if self.up:
             return
         client = self.client
+        # Connections of before the outage may be broken in ways a command does not notice.
+        await client.connection_pool.disconnect()
         for name in ("WRITE", "VIEW", "HEARTBEAT"):
             self.shas[name] = await client.script_load(getattr(redis_scripts, name))
         share = not await redis_persists(client)
